@@ -7,24 +7,30 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import shared_path
+
 from l4p.checkpoints import StateDictMismatchError
 from l4p.checkpoints.videomae import (
     convert_released_encoder,
     load_encoder_weights,
     load_hf_videomae,
 )
-from l4p.models.videomae import ENCODER_PRESETS, build_encoder
 from l4p.models.layers import sinusoid_table
+from l4p.models.videomae import ENCODER_PRESETS, build_encoder
 
 
 def test_hf_videomae_parity(tmp_path):
     transformers = pytest.importorskip("transformers")
     for use_mean_pooling in (True, False):
         config = transformers.VideoMAEConfig(
-            image_size=56, patch_size=14, num_frames=4, tubelet_size=2, hidden_size=32,
-            num_hidden_layers=3, num_attention_heads=2, intermediate_size=48,
+            image_size=56,
+            patch_size=14,
+            num_frames=4,
+            tubelet_size=2,
+            hidden_size=32,
+            num_hidden_layers=3,
+            num_attention_heads=2,
+            intermediate_size=48,
             use_mean_pooling=use_mean_pooling,
         )
         theirs = transformers.VideoMAEModel(config).eval()
@@ -52,7 +58,9 @@ def test_released_encoder_parity_fixture():
     case = np.load(shared_path("reference/parity/single.npz"))
     widths = cfg["widths"]
     enc = build_encoder(
-        "vit_g14", dim=widths["encoder_embed_dim"], num_heads=widths["encoder_num_heads"],
+        "vit_g14",
+        dim=widths["encoder_embed_dim"],
+        num_heads=widths["encoder_num_heads"],
         mlp_hidden_dim=cfg["derived_widths"]["encoder_mlp_hidden"],
     ).eval()
     load_encoder_weights(enc, sd)

@@ -49,7 +49,9 @@ def convert_videomaev2(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
         sd = {k[len("encoder.") :]: v for k, v in sd.items() if k.startswith("encoder.")}
     skipped = sorted(k for k in sd if _VIDEOMAE_SKIP.match(k))
     if skipped:
-        logger.info("VideoMAE checkpoint: skipping %d keys not used by the encoder: %s", len(skipped), skipped[:8])
+        logger.info(
+            "VideoMAE checkpoint: skipping %d keys not used by the encoder: %s", len(skipped), skipped[:8]
+        )
     return rename_keys({k: v for k, v in sd.items() if not _VIDEOMAE_SKIP.match(k)}, _VIDEOMAE_RULES)
 
 
@@ -90,12 +92,14 @@ def convert_hf_videomae(state_dict: Mapping[str, torch.Tensor]) -> dict[str, tor
             continue
         for src, dst in layer_map.items():
             if rest.startswith(src):
-                out[f"blocks.{idx}.{dst}{rest[len(src):]}"] = value
+                out[f"blocks.{idx}.{dst}{rest[len(src) :]}"] = value
                 break
         else:
             out[f"blocks.{idx}.{rest}"] = value  # unknown: reported as unexpected by the strict load
     for idx, parts in per_layer.items():
-        out[f"blocks.{idx}.attn.qkv.weight"] = torch.cat([parts.pop(f"{n}.weight") for n in ("query", "key", "value")])
+        out[f"blocks.{idx}.attn.qkv.weight"] = torch.cat(
+            [parts.pop(f"{n}.weight") for n in ("query", "key", "value")]
+        )
         q_bias = parts.pop("query.bias", parts.pop("q_bias", None))
         v_bias = parts.pop("value.bias", parts.pop("v_bias", None))
         if q_bias is not None and v_bias is not None:
@@ -111,7 +115,9 @@ def convert_released_encoder(state_dict: Mapping[str, torch.Tensor]) -> dict[str
     Our encoder uses the same names as the release below that prefix.
     """
     sd = unwrap_state_dict(state_dict)
-    return {k[len(RELEASED_ENCODER_PREFIX) :]: v for k, v in sd.items() if k.startswith(RELEASED_ENCODER_PREFIX)}
+    return {
+        k[len(RELEASED_ENCODER_PREFIX) :]: v for k, v in sd.items() if k.startswith(RELEASED_ENCODER_PREFIX)
+    }
 
 
 def encoder_from_hf_config(config: Mapping) -> VideoMAEEncoder:
@@ -163,7 +169,11 @@ def detect_encoder_format(state_dict: Mapping[str, torch.Tensor]) -> EncoderForm
     return "videomaev2"
 
 
-_CONVERTERS = {"videomaev2": convert_videomaev2, "hf": convert_hf_videomae, "released": convert_released_encoder}
+_CONVERTERS = {
+    "videomaev2": convert_videomaev2,
+    "hf": convert_hf_videomae,
+    "released": convert_released_encoder,
+}
 
 
 def load_encoder_weights(

@@ -110,7 +110,9 @@ class VideoMAEEncoder(nn.Module):
         """Recompute block activations in the backward pass to save memory."""
         self.grad_checkpointing = enable
 
-    def pos_table(self, grid: tuple[int, int, int], *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    def pos_table(
+        self, grid: tuple[int, int, int], *, device: torch.device, dtype: torch.dtype
+    ) -> torch.Tensor:
         """Position table (P, C) for a token grid, cached per grid, device and dtype."""
         key = (tuple(grid), device, dtype)
         if key not in self._pos_cache:
@@ -156,7 +158,9 @@ class VideoMAEEncoder(nn.Module):
         """
         bad = [i for i in indices if not 0 <= i <= self.depth]
         if bad:
-            raise ValueError(f"feature indices {bad} are outside 0..{self.depth} for a {self.depth}-block encoder")
+            raise ValueError(
+                f"feature indices {bad} are outside 0..{self.depth} for a {self.depth}-block encoder"
+            )
         x, grid = self.embed(video_bcthw)
         wanted = set(indices)
         last = self.depth if return_final else max(indices, default=0)
@@ -192,17 +196,23 @@ def vit_g14(**overrides) -> VideoMAEEncoder:
 
 def vit_l16(**overrides) -> VideoMAEEncoder:
     """VideoMAE ViT-L/16."""
-    return VideoMAEEncoder(**{**dict(dim=1024, depth=24, num_heads=16, mlp_hidden_dim=4096, patch=16), **overrides})
+    return VideoMAEEncoder(
+        **{**dict(dim=1024, depth=24, num_heads=16, mlp_hidden_dim=4096, patch=16), **overrides}
+    )
 
 
 def vit_b16(**overrides) -> VideoMAEEncoder:
     """VideoMAE ViT-B/16."""
-    return VideoMAEEncoder(**{**dict(dim=768, depth=12, num_heads=12, mlp_hidden_dim=3072, patch=16), **overrides})
+    return VideoMAEEncoder(
+        **{**dict(dim=768, depth=12, num_heads=12, mlp_hidden_dim=3072, patch=16), **overrides}
+    )
 
 
 def vit_s16(**overrides) -> VideoMAEEncoder:
     """VideoMAE ViT-S/16."""
-    return VideoMAEEncoder(**{**dict(dim=384, depth=12, num_heads=6, mlp_hidden_dim=1536, patch=16), **overrides})
+    return VideoMAEEncoder(
+        **{**dict(dim=384, depth=12, num_heads=6, mlp_hidden_dim=1536, patch=16), **overrides}
+    )
 
 
 def vit_test(**overrides) -> VideoMAEEncoder:
