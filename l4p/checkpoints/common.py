@@ -66,12 +66,18 @@ def rename_keys(
 
 
 def load_state_dict_strict(
-    module: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str = "checkpoint"
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    source: str = "checkpoint",
+    assign: bool = False,
 ) -> None:
     """Load `state_dict` into `module`, every key consumed and every shape equal.
 
-    Tensors are copied into the module's existing parameters, so their dtype and device are
-    kept (cast the module beforehand to change them).
+    By default tensors are copied into the module's existing parameters, so their dtype and
+    device are kept (cast the module beforehand to change them). With `assign=True` the
+    module takes the given tensors themselves (for a module built on the `meta` device:
+    no second copy of the weights is ever made).
 
     Raises:
         StateDictMismatchError: listing all missing, unexpected and mis-shaped keys.
@@ -88,4 +94,4 @@ def load_state_dict_strict(
         raise StateDictMismatchError(
             missing=missing, unexpected=unexpected, mis_shaped=mis_shaped, source=source
         )
-    module.load_state_dict(dict(state_dict), strict=True)
+    module.load_state_dict(dict(state_dict), strict=True, assign=assign)

@@ -1,0 +1,1 @@
+"""Pieces of the predictor: input conversion, windows and stitching, resizing back."""
