@@ -24,6 +24,11 @@ setup(
         "imageio>=2.31",
         "av>=11",
         "tqdm>=4.60",
+        "pillow>=9",
+        "matplotlib>=3.7",
+        "pytorch-lightning>=2.4",
+        "jsonargparse[signatures]>=4.27",
+        "tensorboard>=2.14",
     ],
     extras_require={
         "dev": [
