@@ -146,3 +146,23 @@ def test_import_is_cheap():
 
     code = "import sys, l4p; assert 'torch' not in sys.modules, 'importing l4p imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_window_batching_matches_sequential(model):
+    video = torch.rand(30, 3, 40, 40)  # 3 windows
+    ref = model.predict(video, ("depth", "flow", "tracks"), grid_size=2)
+    batched = l4p.L4PPredictor(model.model, window_batch_size=3)
+    out = batched.predict(video, ("depth", "flow", "tracks"), grid_size=2)
+    for name in ("depth", "flow", "tracks"):
+        torch.testing.assert_close(
+            getattr(out, name), getattr(ref, name), atol=1e-4, rtol=1e-4, equal_nan=True
+        )
+
+
+def test_bf16_autocast_close_to_fp32(model):
+    video = torch.rand(8, 3, 32, 48)
+    ref = model.predict(video, ("depth", "tracks"), grid_size=2)
+    low = l4p.L4PPredictor(model.model, dtype=torch.bfloat16).predict(video, ("depth", "tracks"), grid_size=2)
+    assert low.depth.dtype == torch.float32
+    torch.testing.assert_close(low.depth, ref.depth, rtol=0.05, atol=0.05)
+    assert (low.tracks - ref.tracks).abs().max() < 2.0
