@@ -98,7 +98,7 @@ class L4PPredictor:
         grid_size: int | None = None,
         grid_frame: int = 0,
         intrinsics: torch.Tensor | None = None,
-        direction: str = "both",
+        direction: str | None = None,
         mode: Mode | None = None,
         progress: bool = False,
     ) -> Prediction:
@@ -116,6 +116,7 @@ class L4PPredictor:
                 cameras and 3D tracks instead of the estimate.
             direction: "both" tracks forward and backward from each query (every frame is
                 filled); "forward" is the released behaviour (frames before a query are NaN).
+                Default: "both", or "forward" in released mode.
             mode: Override the predictor's mode for this call.
             progress: Show a progress bar over windows.
 
@@ -124,6 +125,7 @@ class L4PPredictor:
         """
         mode = mode or self.mode
         tasks = self._check_tasks(tasks)
+        direction = direction or ("forward" if mode == "released" else "both")
         if direction not in ("both", "forward"):
             raise ValueError(f"direction must be 'both' or 'forward', got {direction!r}")
         frames = as_video_tensor(video)
