@@ -135,6 +135,7 @@ class L4PPredictor:
             if queries is None and grid_size is None:
                 raise ValueError("tracks need queries=(N, 3) as (t, x, y) or grid_size=G")
             if queries is None:
+                assert grid_size is not None
                 queries = grid_queries(grid_size, frame=grid_frame, height=h_in, width=w_in, num_frames=t)
             queries_bn3 = validate_queries(queries, batch=b, num_frames=t, height=h_in, width=w_in)
         k_in = _intrinsics_bt33(intrinsics, b, t) if intrinsics is not None else None
@@ -164,7 +165,7 @@ class L4PPredictor:
                 progress=progress,
             )  # fmt: skip
             backward = None
-            if "tracks" in tasks and direction == "both":
+            if q_win is not None and direction == "both":
                 backward = self._track_backward(clip, q_win, t, t_pad, mode)
         return _to_prediction(
             raw, backward, t=t, size_in=size_in, size_win=size_win, k_in=k_in, queries=queries_bn3
@@ -236,10 +237,10 @@ def _to_prediction(
         pred.flow = flow
     if raw.motion_logits is not None:
         pred.motion = torch.sigmoid(resize_maps(raw.motion_logits[:, :t], size_in)).cpu()
-    if raw.cam_to_world is not None:
+    if raw.cam_to_world is not None and raw.intrinsics is not None:
         pred.extrinsics = torch.linalg.inv(raw.cam_to_world[:, :t].double()).float().cpu()
         pred.intrinsics = scale_intrinsics(raw.intrinsics[:, :t], src=size_win, dst=size_in).cpu()
-    if raw.tracks is not None:
+    if raw.tracks is not None and queries is not None:
         from l4p.inference.tracks import fill_tracks
 
         fill_tracks(pred, raw.tracks, None if backward is None else backward.tracks, t=t, size_in=size_in,

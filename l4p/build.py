@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from l4p.heads.dense import build_dense_head
+from l4p.heads.dense import DenseHeadKind, build_dense_head
 from l4p.heads.tracking.head import TrackingHead
 from l4p.models.l4p import DENSE_TASKS, L4P
 from l4p.models.videomae import VideoMAEEncoder, vit_b16, vit_g14, vit_s16, vit_test
 
-_DENSE_KIND = {"depth": "depth", "flow": "flow", "motion": "motion", "camera": "camera_ray"}
+_DENSE_KIND: dict[str, DenseHeadKind] = {
+    "depth": "depth",
+    "flow": "flow",
+    "motion": "motion",
+    "camera": "camera_ray",
+}
 
 
 def _assemble(
@@ -157,7 +162,7 @@ def build_model(name: str, **overrides) -> L4P:  # noqa: D417
     if name not in MODEL_REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {list_models()}")
     model = MODEL_REGISTRY[name](**overrides)
-    model.build_config = {
+    model.build_config = {  # type: ignore[assignment]
         "name": name,
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
     }

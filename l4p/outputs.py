@@ -67,7 +67,8 @@ class Prediction:
         """Write the prediction to a compressed `.npz` (fields as arrays, plus `depth_kind`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, depth_kind=np.array(self.depth_kind), **self.to_numpy())
+        arrays: dict = {"depth_kind": np.array(self.depth_kind), **self.to_numpy()}
+        np.savez_compressed(path, **arrays)
         return path
 
     def __getitem__(self, b: int) -> Prediction:

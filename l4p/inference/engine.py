@@ -95,8 +95,7 @@ def _window_cameras(
         cams = rays_to_cameras(rays, intrinsics_grid_b33=k_grid)
         return cams.camera_to_world, intrinsics[:, span].float()
     if index == 0:
-        method = "released" if mode == "released" else "dlt"
-        cams = rays_to_cameras(rays, intrinsics_method=method)
+        cams = rays_to_cameras(rays, intrinsics_method="released" if mode == "released" else "dlt")
         state.k_grid_first = cams.intrinsics_grid
     elif mode == "released" and fallback_intrinsics is not None:
         cams = rays_to_cameras(rays, intrinsics_grid_b33=pixels_to_grid(fallback_intrinsics[:, span], patch))
@@ -208,6 +207,7 @@ def _stitch_window(
             intrinsics=intrinsics, fallback_intrinsics=fallback_intrinsics,
         )  # fmt: skip
         if depth is not None and overlap is not None:
+            assert out.depth is not None and out.intrinsics is not None and out.cam_to_world is not None
             n_ov = overlap.stop - overlap.start
             src = overlap_point_maps(
                 depth[:, :n_ov], k_pix[:, :n_ov], c2w[:, :n_ov], pixel_stride=point_map_stride
@@ -222,6 +222,7 @@ def _stitch_window(
         stitch_dense(_alloc(out, "cam_to_world", c2w, num_frames), c2w, start=start)
         stitch_dense(_alloc(out, "intrinsics", k_pix, num_frames), k_pix, start=start)
     elif depth is not None and overlap is not None:
+        assert out.depth is not None
         n_ov = overlap.stop - overlap.start
         scale, shift = fit_inverse_depth_affine(
             depth[:, :n_ov], out.depth[:, overlap], robust=mode == "default"
