@@ -1,11 +1,204 @@
-"""The `l4p` command (placeholder entry point until the CLI lands)."""
+"""The `l4p` command: predict, demo, convert, and fit/validate/test (training).
+
+Exit codes: 0 success; 1 a runtime failure (a video that could not be processed, an
+unexpected error); 2 a usage error (bad option, missing file, unknown task, unreadable
+queries file); 130 interrupted. Errors are one line on stderr; `--debug` shows tracebacks.
+Run `l4p <command> --help` for each command's options.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from l4p import __version__
+from l4p.cli_commands import DTYPES, RELEASED_CKPT, TASK_NAMES, UsageError
+
+logger = logging.getLogger("l4p")
+
+TRAINING_COMMANDS = ("fit", "validate", "test")
+EXIT_CODES = "exit codes: 0 ok, 1 runtime failure (e.g. a video failed), 2 usage error, 130 interrupted"
+PREDICT_EPILOG = f"""outputs in DIR/<video-stem>/:
+  prediction.npz   l4p.Prediction fields with a batch axis of 1: depth (1,T,H,W), flow (1,T,2,H,W)
+                   backward (frame 0 NaN), motion (1,T,H,W), extrinsics (1,T,4,4) world-to-camera,
+                   intrinsics (1,T,3,3), tracks (1,T,N,2), visibility (1,T,N), visibility_prob,
+                   track_depth (1,T,N), tracks_3d / tracks_world (1,T,N,3), queries (1,N,3);
+                   plus depth_kind, fps, source
+  depth.mp4 flow.mp4 motion.mp4 tracks.mp4 mosaic.mp4   at the input frame rate
+  depth_png16/     with --png16: 16-bit PNGs, depth = value * scale (scale.json)
+  pointclouds/ cameras.ply cameras.json trajectory_tum.txt tracks_3d.npz   with --export-3d
+  l4p_done.json    written last; videos whose folder has it are skipped (unless --overwrite)
+{EXIT_CODES}"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _globals(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--quiet", action="store_true", default=default, help="only warnings and errors")
+    parser.add_argument("--debug", action="store_true", default=default, help="debug logs, full tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `l4p` command."""
+    parser = _Parser(prog="l4p", description="Unified low-level 4D perception from monocular video.",
+                     epilog=EXIT_CODES)  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"l4p {__version__}")
+    _globals(parser, False)
+    common = argparse.ArgumentParser(add_help=False)
+    _globals(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("predict", parents=[common], help="predict videos; write npz, videos, 3D files",
+                       description="Predict every video; write DIR/<video-stem>/ (prediction.npz, videos, ...).",
+                       epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (mp4, gif, ...), folders of videos, or folders of frames")  # fmt: skip
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument(
+        "--tasks", default="depth,flow,motion,camera", help=f"comma-separated from {','.join(TASK_NAMES)}"
+    )
+    p.add_argument("--model", default="l4p_vitg14", help="registered variant or a save_pretrained folder")
+    p.add_argument(
+        "--checkpoint", type=Path, help=f"weights: the released {RELEASED_CKPT} or model.safetensors"
+    )
+    q = p.add_mutually_exclusive_group()
+    q.add_argument(
+        "--queries", type=Path, metavar="FILE", help="track queries (t, x, y) per row: .npy, .txt or .csv"
+    )
+    q.add_argument("--grid", type=int, metavar="N", help="track an N x N grid of points of the first frame")
+    _run_options(p)
+    p.add_argument(
+        "--mode", choices=("default", "released"), default="default", help="released: the released pipeline"
+    )
+    p.add_argument("--max-frames", type=int, metavar="N", help="use only the first N frames")
+    p.add_argument(
+        "--fps", type=float, help="frame rate of the output videos when the input has none (default 10)"
+    )
+    p.add_argument("--png16", action="store_true", help="also write 16-bit PNG depth frames")
+    p.add_argument(
+        "--export-3d", action="store_true", help="also write point clouds, cameras (PLY) and 3D tracks (npz)"
+    )
+    p.add_argument("--no-viz", action="store_true", help="write prediction.npz only, no videos")
+    p.add_argument("--gif", action="store_true", help="write the visualisations as gif instead of mp4")
+    p.add_argument("--overwrite", action="store_true", help="redo videos that are already done")
+    p.add_argument(
+        "--devices", default="1", help="GPUs per node (CPU: processes), int or 'auto'; > 1 runs DDP"
+    )
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes (launch under torchrun or SLURM)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="video-decoding processes (default 0 on CPU, 2 on GPU)"
+    )
+
+    d = sub.add_parser("demo", parents=[common], help="render a synthetic clip, predict everything, score it",
+                       description="Render a synthetic clip with ground truth, run all tasks, write videos and scores.")  # fmt: skip
+    d.add_argument(
+        "--out", type=Path, default=Path("l4p_demo"), metavar="DIR", help="output folder (default l4p_demo)"
+    )
+    d.add_argument("--checkpoint", type=Path, help=f"weights, e.g. {RELEASED_CKPT} (default: random weights)")
+    d.add_argument("--model", help="variant (default: l4p_test without a checkpoint, l4p_vitg14 with one)")
+    d.add_argument("--frames", type=int, default=16, help="clip length (default 16)")
+    d.add_argument(
+        "--size", metavar="HxW", help="clip size in pixels (default 96x128; 224x288 with a checkpoint)"
+    )
+    d.add_argument("--seed", type=int, default=0, help="scene seed")
+    d.add_argument("--grid", type=int, default=6, help="track an N x N grid (default 6)")
+    _run_options(d)
+
+    c = sub.add_parser("convert", parents=[common], help="convert the released checkpoint to a safetensors folder",
+                       description="Convert a released L4P .ckpt (or our safetensors) into a save_pretrained folder.")  # fmt: skip
+    c.add_argument("checkpoint", type=Path, metavar="RELEASED.ckpt")
+    c.add_argument("out", type=Path, metavar="OUTDIR")
+    c.add_argument(
+        "--model", default="l4p_vitg14", help="variant the checkpoint belongs to (default l4p_vitg14)"
+    )
+    c.add_argument("--overwrite", action="store_true", help="replace an existing folder's files")
+    for name in TRAINING_COMMANDS:
+        sub.add_parser(
+            name, parents=[common], add_help=False, help=f"training: {name} (LightningCLI; l4p {name} --help)"
+        )
+    return parser
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="fp32", help="compute precision (autocast)")
+
+
+def _setup_logging(quiet: bool, debug: bool) -> Callable[[], None]:
+    """Send log records to stderr at the chosen level; returns a function restoring the old setup."""
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers = [handler]
+    root.setLevel(level)
+
+    def restore() -> None:
+        root.handlers, _ = saved
+        root.setLevel(saved[1])
+
+    return restore
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return text if record.levelno == logging.INFO else f"l4p: {record.levelname.lower()}: {text}"
+
+
+def _training(command: str, rest: list[str]) -> int:
+    try:
+        from l4p.training.cli import main as training_main
+    except ImportError as err:
+        raise UsageError(f"'l4p {command}' needs l4p.training.cli, which is not available ({err})") from err
+    argv = [command, *rest]
+    # LightningCLI warns when given args that are also sys.argv; let it read sys.argv then.
+    result = training_main(None if argv == sys.argv[1:] else argv)
+    return int(result or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `l4p` console script."""
-    sys.stderr.write("l4p: the command-line interface is not available yet; use the Python API (see README)\n")
-    return 2
+    """Entry point of the `l4p` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    training = first is not None and argv[first] in TRAINING_COMMANDS
+    flags = argv[:first] if training else argv
+    args = None if training else build_parser().parse_args(argv)
+    child = os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+    quiet = child or (args.quiet if args else "--quiet" in flags)  # DDP processes other than rank 0
+    debug = args.debug if args else "--debug" in flags
+    restore = _setup_logging(quiet, debug)
+    try:
+        if training:
+            return _training(argv[first], argv[first + 1 :])
+        from l4p.cli_commands import COMMANDS
+
+        return int(COMMANDS[args.command](args) or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write("l4p: interrupted\n")
+        return 130
+    except (UsageError, FileNotFoundError) as err:
+        if debug:
+            raise
+        sys.stderr.write(f"l4p: error: {err}\n")
+        return 2
+    except Exception as err:
+        if debug:
+            raise
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        sys.stderr.write(f"l4p: error: {type(err).__name__}: {first_line} (run with --debug for details)\n")
+        return 1
+    finally:
+        restore()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,16 +1,27 @@
-"""Reading and writing videos: mp4 (PyAV), gif (imageio) and folders of frames."""
+"""Reading and writing videos: mp4/mov/avi/webm (PyAV), gif (imageio) and folders of frames.
+
+Frames are uint8 RGB, (T, H, W, 3). `read_video` decodes a whole clip; `iter_frames` yields
+it in chunks so that long videos never sit in memory at once; `VideoWriter` appends frames to
+an mp4 (H.264, yuv420p) or gif as they come. H.264 in yuv420p needs even sizes, so an odd
+height or width loses its last row or column in mp4 files (gifs keep every pixel).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v", ".gif")
 
 
 @dataclass
@@ -28,77 +39,186 @@ def read_video(path: str | Path, *, max_frames: int | None = None) -> Video:
         FileNotFoundError: The path does not exist.
         ValueError: The file has no decodable frames or is not a video.
     """
-    import imageio.v3 as iio
+    chunks = list(iter_frames(path, chunk=256, max_frames=max_frames))
+    if not chunks:
+        raise ValueError(f"video {path} has no frames")
+    return Video(frames=np.concatenate(chunks), fps=video_fps(path))
 
+
+def iter_frames(path: str | Path, *, chunk: int = 64, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Yield a video's frames in chunks, decoding only one chunk ahead.
+
+    Args:
+        path: Video file or folder of frames.
+        chunk: Frames per yielded array (the last one may be shorter).
+        max_frames: Stop after this many frames (None: all).
+
+    Yields:
+        uint8 arrays (t, H, W, 3) with 1 <= t <= chunk.
+
+    Raises:
+        FileNotFoundError: The path does not exist.
+        ValueError: The path is not a decodable video or frame folder.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"video {path} does not exist")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)[:max_frames]
-        if not files:
-            raise ValueError(f"folder {path} has no frames ({', '.join(FRAME_SUFFIXES)})")
-        frames = np.stack([_rgb(iio.imread(p)) for p in files])
-        return Video(frames=frames, fps=None)
+    buffer: list[np.ndarray] = []
+    count = 0
     try:
-        if path.suffix.lower() == ".gif":
-            frames = iio.imread(path, index=None)
-            meta = iio.immeta(path)
-            fps = 1000.0 / meta["duration"] if meta.get("duration") else None
-            frames = frames[None] if frames.ndim == 3 else frames
-        else:
-            frames, fps = _read_av(path, max_frames)
-    except (OSError, ValueError) as err:
+        for frame in _frames(path):
+            buffer.append(_rgb(frame))
+            count += 1
+            if len(buffer) == chunk:
+                yield np.stack(buffer)
+                buffer = []
+            if max_frames is not None and count >= max_frames:
+                break
+    except (OSError, ValueError, RuntimeError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
         raise ValueError(
             f"could not decode {path} as a video ({err}); pass an mp4, gif or a folder of frames"
         ) from err
-    frames = np.stack([_rgb(f) for f in frames[:max_frames]]) if len(frames) else frames
-    if len(frames) == 0:
-        raise ValueError(f"video {path} has no frames")
-    return Video(frames=frames, fps=fps)
+    if buffer:
+        yield np.stack(buffer)
 
 
-def _read_av(path: Path, max_frames: int | None) -> tuple[np.ndarray, float | None]:
-    import av
+def _frames(path: Path) -> Iterator[np.ndarray]:
+    import imageio.v3 as iio
 
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError("no video stream")
-        stream = container.streams.video[0]
-        fps = float(stream.average_rate) if stream.average_rate else None
-        frames = []
-        for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    return (np.stack(frames) if frames else np.zeros((0, 1, 1, 3), np.uint8)), fps
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        if not files:
+            raise ValueError(f"folder {path} has no frames ({', '.join(FRAME_SUFFIXES)})")
+        for file in files:
+            yield iio.imread(file)
+    elif path.suffix.lower() == ".gif":
+        yield from iio.imiter(path)
+    else:
+        import av
+
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+
+
+def video_fps(path: str | Path) -> float | None:
+    """Frame rate of a video file (None for frame folders or when unknown)."""
+    path = Path(path)
+    if path.is_dir():
+        return None
+    try:
+        if path.suffix.lower() == ".gif":
+            import imageio.v3 as iio
+
+            duration = iio.immeta(path).get("duration")
+            return 1000.0 / duration if duration else None
+        import av
+
+        with av.open(str(path)) as container:
+            rate = container.streams.video[0].average_rate if container.streams.video else None
+            return float(rate) if rate else None
+    except (OSError, ValueError, IndexError) as err:
+        logger.debug("no frame rate for %s: %s", path, err)
+        return None
+
+
+def is_video_path(path: str | Path) -> bool:
+    """Whether `path` is a video file (by suffix) or a folder holding frames."""
+    path = Path(path)
+    if path.is_dir():
+        return any(p.suffix.lower() in FRAME_SUFFIXES for p in path.iterdir())
+    return path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def _rgb(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         frame = np.repeat(frame[..., None], 3, axis=-1)
+    if frame.dtype == np.uint16:
+        frame = (frame // 257).astype(np.uint8)
     return np.ascontiguousarray(frame[..., :3]).astype(np.uint8)
+
+
+class VideoWriter:
+    """Append frames to an mp4 (H.264 via PyAV) or gif (by suffix); use as a context manager.
+
+    Args:
+        path: Output file; its folder is created.
+        fps: Frame rate (fractional rates such as 29.97 are kept in mp4 files).
+    """
+
+    def __init__(self, path: str | Path, *, fps: float = 10.0) -> None:
+        if not fps or fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = float(fps)
+        self.count = 0
+        self._gif = self.path.suffix.lower() == ".gif"
+        self._container: Any = None
+        self._stream: Any = None
+        self._gif_frames: list[np.ndarray] = []
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append one frame (H, W, 3) or several (T, H, W, 3), uint8 RGB."""
+        frames = np.asarray(frames)
+        frames = frames[None] if frames.ndim == 3 else frames
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
+        if self._gif:
+            self._gif_frames.extend(frames)
+            self.count += len(frames)
+            return
+        import av
+
+        h, w = frames.shape[1] - frames.shape[1] % 2, frames.shape[2] - frames.shape[2] % 2
+        if self._stream is None:
+            rate = Fraction(self.fps).limit_denominator(1001)
+            self._container = av.open(str(self.path), mode="w")
+            self._stream = self._container.add_stream("libx264", rate=rate)
+            self._stream.width, self._stream.height = w, h
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.codec_context.time_base = 1 / rate
+        if (h, w) != (self._stream.height, self._stream.width):
+            raise ValueError(
+                f"frame size {(h, w)} differs from the video's {(self._stream.height, self._stream.width)}"
+            )
+        for frame in frames:
+            av_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), format="rgb24")
+            av_frame.pts = self.count
+            self._container.mux(self._stream.encode(av_frame))
+            self.count += 1
+
+    def close(self) -> None:
+        """Flush and close the file (a writer that got no frames writes nothing)."""
+        if self._gif and self._gif_frames:
+            import imageio.v3 as iio
+
+            iio.imwrite(self.path, np.stack(self._gif_frames), duration=1000.0 / self.fps, loop=0)
+            self._gif_frames = []
+        if self._container is not None:
+            self._container.mux(self._stream.encode())
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 def write_video(path: str | Path, frames: np.ndarray, *, fps: float = 10.0) -> Path:
     """Write (T, H, W, 3) uint8 frames as mp4 (H.264 via PyAV) or gif (by suffix)."""
-    import imageio.v3 as iio
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".gif":
-        iio.imwrite(path, frames, duration=1000.0 / fps, loop=0)
-        return path
-    import av
-
-    h, w = frames.shape[1:3]
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=round(fps))
-        stream.width, stream.height = w - w % 2, h - h % 2
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            packet = stream.encode(
-                av.VideoFrame.from_ndarray(frame[: h - h % 2, : w - w % 2], format="rgb24")
-            )
-            container.mux(packet)
-        container.mux(stream.encode())
-    return path
+    with VideoWriter(path, fps=fps) as writer:
+        writer.write(frames)
+    return Path(path)
