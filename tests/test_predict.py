@@ -166,3 +166,11 @@ def test_bf16_autocast_close_to_fp32(model):
     assert low.depth.dtype == torch.float32
     torch.testing.assert_close(low.depth, ref.depth, rtol=0.05, atol=0.05)
     assert (low.tracks - ref.tracks).abs().max() < 2.0
+
+
+def test_camera_only_model(tmp_path, model):
+    """A model with only the camera head still predicts cameras over several windows."""
+    model.save_pretrained(tmp_path / "tiny")
+    camera_only = l4p.load_model(tmp_path / "tiny", device="cpu", tasks=("camera",))
+    pred = camera_only.predict(torch.rand(20, 3, 32, 32), ("camera",))
+    assert pred.extrinsics.shape == (1, 20, 4, 4) and torch.isfinite(pred.extrinsics).all()

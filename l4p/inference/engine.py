@@ -138,8 +138,11 @@ def run_model(
     win = model.window[0]
     starts = window_starts(num_frames, window=win, stride=model.stride)
     run_dense = {t for t in tasks if t in DENSE_TASKS}
-    if "camera" in run_dense and mode == "default":
-        run_dense.add("depth")
+    if "camera" in run_dense and mode == "default" and len(starts) > 1:
+        if "depth" in model.heads:
+            run_dense.add("depth")
+        else:
+            logger.warning("the model has no depth head: camera windows are not chained into one world frame")
     enc_tasks = run_dense | ({"tracks"} if "tracks" in tasks else set())
     patch = (model.encoder.patch_embed.patch,) * 2
     out = RawOutputs(window_starts=starts)
