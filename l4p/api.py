@@ -168,8 +168,9 @@ class L4PPredictor:
             if q_win is not None and direction == "both":
                 backward = self._track_backward(clip, q_win, t, t_pad, mode)
         return _to_prediction(
-            raw, backward, t=t, size_in=size_in, size_win=size_win, k_in=k_in, queries=queries_bn3
-        )
+            raw, backward, t=t, size_in=size_in, size_win=size_win, k_in=k_in, queries=queries_bn3,
+            stride=self.model.stride, align_track_depth=mode == "default",
+        )  # fmt: skip
 
     def _track_backward(
         self, clip: torch.Tensor, q_win: torch.Tensor, t: int, t_pad: int, mode: Mode
@@ -226,6 +227,8 @@ def _to_prediction(
     size_win: tuple[int, int],
     k_in: torch.Tensor | None,
     queries: torch.Tensor | None,
+    stride: int = 8,
+    align_track_depth: bool = False,
 ) -> Prediction:
     """Crop padding, map window outputs back to input pixels, and fill a `Prediction`."""
     pred = Prediction()
@@ -244,7 +247,8 @@ def _to_prediction(
         from l4p.inference.tracks import fill_tracks
 
         fill_tracks(pred, raw.tracks, None if backward is None else backward.tracks, t=t, size_in=size_in,
-                    size_win=size_win, k_in=k_in, queries=queries)  # fmt: skip
+                    size_win=size_win, k_in=k_in, queries=queries, stride=stride,
+                    align_depth=align_track_depth)  # fmt: skip
     return pred
 
 

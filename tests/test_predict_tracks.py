@@ -124,3 +124,40 @@ def test_batched_queries(model, video):
     pred = model.predict(videos, ("tracks",), queries=queries)
     one = model.predict(videos[1], ("tracks",), queries=queries[1])
     torch.testing.assert_close(pred.tracks[1], one.tracks[0], atol=1e-2, rtol=0)
+
+
+def test_align_track_depth_per_window():
+    """Per-window scales of track depth are mapped onto the depth map."""
+    from l4p.inference.tracks import align_track_depth
+
+    t, n = 24, 5
+    depth_map = torch.full((1, t, 20, 30), 3.0)
+    true_depth = torch.full((1, t, n), 3.0)
+    segments = torch.clamp(torch.arange(t) // 8, max=2)[None, :, None].expand(1, t, n)
+    raw = true_depth / torch.tensor([1.0, 2.0, 0.5])[segments]  # a different scale per window
+    tracks = torch.rand(1, t, n, 2) * torch.tensor([29.0, 19.0])
+    visible = torch.ones(1, t, n, dtype=torch.bool)
+    visible[0, 16:] = False  # last window has no visible entries: uses the video's median
+    out = align_track_depth(raw, tracks, visible, depth_map, segments)
+    torch.testing.assert_close(out[0, :16], true_depth[0, :16])
+    assert torch.isfinite(out).all() and (out > 0).all()
+
+
+def test_default_mode_track_depth_matches_depth_map(model, video):
+    """Depth map scaled by e^2 relative to the tracking head: default mode follows the map."""
+    import copy
+
+    net = copy.deepcopy(model.model)
+    with torch.no_grad():
+        net.heads["depth"].dpt.head2.out.bias += 2.0
+    predictor = l4p.L4PPredictor(net)
+
+    def ratio(pred):
+        x = pred.tracks[0, ..., 0].round().long().clamp(0, 63)
+        y = pred.tracks[0, ..., 1].round().long().clamp(0, 47)
+        return (pred.depth[0][torch.arange(30)[:, None], y, x] / pred.track_depth[0]).nanmedian()
+
+    aligned = ratio(predictor.predict(video, ("depth", "tracks"), queries=QUERIES))
+    released = ratio(predictor.predict(video, ("depth", "tracks"), queries=QUERIES, mode="released"))
+    assert 0.8 < aligned < 1.25, aligned
+    assert released > 3.0, released  # the released model leaves track depth on its own scale

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
 from l4p.heads.tracking.driver import TrackingResult
@@ -20,11 +21,15 @@ def fill_tracks(
     size_win: tuple[int, int],
     k_in: torch.Tensor | None,
     queries: torch.Tensor,
+    stride: int = 8,
+    align_depth: bool = False,
 ) -> None:
     """Fill tracks, visibility, track depth and 3D tracks of `pred` (in place).
 
     Frames before a query's frame come from the time-reversed pass when there is one;
-    otherwise they are NaN (positions, depth) and not visible.
+    otherwise they are NaN (positions, depth) and not visible. With `align_depth` and a
+    depth map in `pred`, each window's track depth is rescaled onto the depth map (see
+    `align_track_depth`).
     """
     traj, vis, depth = (x[:, :, :t].float().cpu() for x in (forward.traj, forward.vis, forward.depth))
     before = torch.arange(t)[None, None, :] < queries[..., 0:1]  # (B, N, T)
@@ -46,6 +51,11 @@ def fill_tracks(
     pred.visibility_prob = rearrange(prob, "b n t -> b t n")
     pred.visibility = pred.visibility_prob > 0.5
     pred.track_depth = rearrange(torch.where(valid, depth, nan), "b n t -> b t n")
+    if align_depth and pred.depth is not None:
+        segments = _window_segments(before, stride=stride, backward=backward is not None)
+        pred.track_depth = align_track_depth(
+            pred.track_depth, pred.tracks, pred.visibility, pred.depth, rearrange(segments, "b n t -> b t n")
+        )
     k = k_in if k_in is not None else pred.intrinsics
     if k is None:
         return
@@ -56,3 +66,64 @@ def fill_tracks(
         cam_to_world = torch.linalg.inv(pred.extrinsics.double()).float()
         rot, trans = cam_to_world[..., :3, :3], cam_to_world[..., :3, 3]
         pred.tracks_world = torch.einsum("btij,btnj->btni", rot, pred.tracks_3d) + trans[:, :, None]
+
+
+def _window_segments(before: torch.Tensor, *, stride: int, backward: bool) -> torch.Tensor:
+    """Which window (and pass) wrote each track entry, (B, N, T) long.
+
+    A later window overwrites the overlap, so frame f of the forward pass comes from window
+    min(f // stride, last); entries before the query come from the reversed pass, whose
+    windows are numbered after the forward ones.
+    """
+    t = before.shape[-1]
+    frames = torch.arange(t)
+    last = max((t - 1) // stride, 0)
+    fwd = torch.clamp(frames // stride, max=last)
+    seg = fwd.expand_as(before).clone()
+    if backward:
+        bwd = last + 1 + torch.clamp((t - 1 - frames) // stride, max=last)
+        seg = torch.where(before, bwd.expand_as(before), seg)
+    return seg
+
+
+def align_track_depth(
+    track_depth_btn: torch.Tensor,
+    tracks_btn2: torch.Tensor,
+    visible_btn: torch.Tensor,
+    depth_bthw: torch.Tensor,
+    segment_btn: torch.Tensor,
+) -> torch.Tensor:
+    """Rescale track depth onto the (stitched, window-consistent) depth map.
+
+    The tracking head's depth has its own unknown scale in every window (the released model
+    leaves it so). Per video and per segment (window of the pass that wrote the entry), the
+    scale is the median of depth_map(track) / track_depth over visible entries with valid
+    values; a segment without such entries takes the video's median over all its entries.
+
+    Args:
+        track_depth_btn: (B, T, N) positive track depth (NaN where undefined).
+        tracks_btn2: (B, T, N, 2) track positions in depth-map pixels (integer = centre).
+        visible_btn: (B, T, N) bool.
+        depth_bthw: (B, T, H, W) depth map.
+        segment_btn: (B, T, N) segment ids.
+
+    Returns:
+        (B, T, N) rescaled track depth.
+    """
+    _, _, h, w = depth_bthw.shape
+    grid = torch.stack([(tracks_btn2[..., 0] + 0.5) / w * 2 - 1, (tracks_btn2[..., 1] + 0.5) / h * 2 - 1], -1)
+    maps = rearrange(depth_bthw, "b t h w -> (b t) 1 h w")
+    sampled = F.grid_sample(
+        maps, rearrange(grid, "b t n c -> (b t) 1 n c").nan_to_num(0), align_corners=False
+    )
+    ratio = rearrange(sampled, "(b t) 1 1 n -> b t n", b=depth_bthw.shape[0]) / track_depth_btn
+    ok = torch.isfinite(ratio) & (ratio > 0)
+    out = track_depth_btn.clone()
+    for b in range(out.shape[0]):
+        fallback = ratio[b][ok[b]].median() if ok[b].any() else torch.tensor(1.0)
+        for seg in segment_btn[b].unique():
+            in_seg = segment_btn[b] == seg
+            use = in_seg & ok[b] & visible_btn[b]
+            scale = ratio[b][use].median() if use.any() else fallback
+            out[b][in_seg] = track_depth_btn[b][in_seg] * scale
+    return out
