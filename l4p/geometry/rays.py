@@ -162,7 +162,8 @@ def cameras_to_rays(
     k = intrinsics_grid.to(device=pose.device, dtype=torch.float32)
     k_frames = (k if k.ndim == 4 else k[:, None]).expand(*pose.shape[:2], 3, 3)
     cam_rays = _camera_rays(k_frames, h, w)
-    directions = einsum(pose[..., :3, :3], cam_rays, "b t i j, b t n j -> b t n i")
+    # float() keeps the rays in float32 under autocast (einsum would return bf16/fp16).
+    directions = einsum(pose[..., :3, :3], cam_rays, "b t i j, b t n j -> b t n i").float()
     centres = pose[..., None, :3, 3].expand_as(directions)
     moments = torch.linalg.cross(centres, directions, dim=-1)
     rays = torch.cat([directions, moments], dim=-1)

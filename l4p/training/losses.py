@@ -1,0 +1,122 @@
+"""Training losses, each returning one value per sample, shape (B,).
+
+Every loss is normalised within its own sample (by that sample's valid count), so that the
+batch mean of a loss does not depend on how a global batch is split across devices.
+A sample without valid entries contributes 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import einsum
+
+from l4p.geometry.intrinsics import pixels_to_grid
+from l4p.geometry.rays import cameras_to_rays
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean of `values` over `mask` (same shape, leading batch axis), (B,)."""
+    mask = mask.to(values.dtype)
+    dims = tuple(range(1, values.ndim))
+    return (values * mask).sum(dims) / mask.sum(dims).clamp(min=1.0)
+
+
+def silog_loss(
+    pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, *, variance_focus: float = 0.85
+) -> torch.Tensor:
+    """Scale-invariant log loss `sqrt(mean(d^2) - lambda * mean(d)^2)`, `d = log pred - log target`.
+
+    Args:
+        pred: (B, ...) positive predicted depth.
+        target: (B, ...) ground-truth depth (any value where invalid).
+        valid: (B, ...) bool.
+        variance_focus: lambda in [0, 1]; 1 makes the loss fully invariant to a per-sample scale.
+
+    Returns:
+        (B,) losses.
+    """
+    d = torch.log(pred.clamp(min=1e-6)) - torch.log(torch.where(valid, target, torch.ones_like(target)))
+    d = torch.where(valid, d, torch.zeros_like(d))
+    mean_d, mean_d2 = masked_mean(d, valid), masked_mean(d * d, valid)
+    return torch.sqrt((mean_d2 - variance_focus * mean_d * mean_d).clamp(min=1e-8))
+
+
+def flow_l1_loss(
+    pred_bt2hw: torch.Tensor, target_bt2hw: torch.Tensor, valid_bthw: torch.Tensor
+) -> torch.Tensor:
+    """Mean over valid pixels of `|du| + |dv|` (pixels), (B,)."""
+    err = (pred_bt2hw - target_bt2hw).abs().sum(dim=2)
+    return masked_mean(err, valid_bthw)
+
+
+def track_position_loss(
+    pred_bnt2: torch.Tensor, target_bnt2: torch.Tensor, mask_bnt: torch.Tensor
+) -> torch.Tensor:
+    """Mean over masked entries of `|dx| + |dy|` (pixels), (B,)."""
+    return masked_mean((pred_bnt2 - target_bnt2).abs().sum(-1), mask_bnt)
+
+
+def scale_invariant_depth_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |d - mean(d)| with `d = log pred - log target`, per sample (invariant to its scale), (B,)."""
+    mask = mask & (target > 0)
+    d = torch.log(pred.clamp(min=1e-6)) - torch.log(torch.where(mask, target, torch.ones_like(target)))
+    d = torch.where(mask, d, torch.zeros_like(d))
+    centre = masked_mean(d, mask).view(-1, *([1] * (d.ndim - 1)))
+    return masked_mean((d - centre).abs(), mask)
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy with logits, averaged per sample over `mask` (all if None), (B,)."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+    return masked_mean(loss, torch.ones_like(loss, dtype=torch.bool) if mask is None else mask)
+
+
+def relative_poses(extrinsics_bt44: torch.Tensor, *, normalise_scale: bool = True) -> torch.Tensor:
+    """Camera-to-world poses relative to each clip's first camera, (B, T, 4, 4).
+
+    Pose t becomes `E_0 @ inverse(E_t)` (camera t -> camera 0). With `normalise_scale`, the
+    translations are divided by the mean distance of the camera centres from the first one
+    (left unchanged when the camera does not move).
+    """
+    e = extrinsics_bt44.double()
+    rel = e[:, :1] @ torch.linalg.inv(e)
+    if normalise_scale:
+        centres = rel[:, :, :3, 3]
+        scale = centres[:, 1:].norm(dim=-1).mean(dim=1) if centres.shape[1] > 1 else centres.new_zeros(1)
+        scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))
+        rel = rel.clone()
+        rel[:, :, :3, 3] = centres / scale[:, None, None]
+    return rel.float()
+
+
+def camera_ray_targets(
+    intrinsics_bt33: torch.Tensor,
+    extrinsics_bt44: torch.Tensor,
+    *,
+    grid_hw: tuple[int, int],
+    patch: int | tuple[int, int],
+    normalise_scale: bool = True,
+) -> torch.Tensor:
+    """Plücker ray targets (B, 6, T, h, w) of a window's GT cameras, relative to its first camera.
+
+    Args:
+        intrinsics_bt33: (B, T, 3, 3) pixel intrinsics of the window.
+        extrinsics_bt44: (B, T, 4, 4) world-to-camera.
+        grid_hw: The ray head's patch grid (h, w).
+        patch: Patch size in pixels (the encoder's).
+        normalise_scale: Scale-normalise translations (see `relative_poses`).
+    """
+    k_grid = pixels_to_grid(intrinsics_bt33.float(), patch)
+    return cameras_to_rays(k_grid, relative_poses(extrinsics_bt44, normalise_scale=normalise_scale), grid_hw)
+
+
+def camera_ray_loss(pred_b6thw: torch.Tensor, target_b6thw: torch.Tensor) -> torch.Tensor:
+    """Mean L1 between predicted and target Plücker rays, (B,)."""
+    return (pred_b6thw.float() - target_b6thw).abs().flatten(1).mean(1)
+
+
+def project_points(points_cam_tn3: torch.Tensor, intrinsics_t33: torch.Tensor) -> torch.Tensor:
+    """Pixel positions (..., T, N, 2) of camera-frame points (..., T, N, 3) with K (..., T, 3, 3)."""
+    uvw = einsum(intrinsics_t33, points_cam_tn3, "... t i j, ... t n j -> ... t n i")
+    return uvw[..., :2] / uvw[..., 2:3]

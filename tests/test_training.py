@@ -1,0 +1,182 @@
+"""Training: CLI fit on configs/tiny.yaml, exact resume, freezing, windows, metrics, network init."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from l4p.build import build_model
+from l4p.checkpoints.own import save_pretrained
+from l4p.training.cli import main, run_cli
+from l4p.training.datamodule import L4PDataModule
+from l4p.training.metrics import batch_metrics
+from l4p.training.network import NetworkFactory
+from l4p.training.objective import compute_losses, total_loss
+from l4p.training.windows import WindowedOutputs, forward_windows
+
+pytestmark = pytest.mark.filterwarnings("ignore:LightningCLI's args parameter:UserWarning")
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = str(REPO / "configs" / "tiny.yaml")
+SMALL = ["--data.height", "28", "--data.width", "28", "--trainer.limit_val_batches", "0"]
+
+
+def _rows(root: Path) -> list[dict[str, str]]:
+    (path,) = root.glob("logs/version_*/csv/metrics.csv")
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def test_fit_tiny_config_through_cli(tmp_path):
+    assert main(["fit", "--config", TINY, "--trainer.default_root_dir", str(tmp_path)]) == 0
+    assert list(tmp_path.glob("logs/version_0/events.out.tfevents.*")), "no TensorBoard log"
+    assert (tmp_path / "logs/version_0/checkpoints/last.ckpt").is_file()
+    rows = _rows(tmp_path)
+    train = [float(r["train/loss"]) for r in rows if r.get("train/loss")]
+    assert len(train) == 2 and all(math.isfinite(v) for v in train)
+    val = next(r for r in rows if r.get("val/loss"))
+    for name in ("abs_rel", "delta1", "epe", "aj", "oa", "motion_iou", "loss_camera"):
+        assert math.isfinite(float(val[f"val/{name}"])), name
+    assert 0.0 <= float(val["val/delta1"]) <= 1.0 and 0.0 <= float(val["val/oa"]) <= 1.0
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    common = [
+        "--config",
+        TINY,
+        *SMALL,
+        "--data.samples_per_epoch",
+        "2",
+        "--model.warmup_steps",
+        "2",
+        "--model.min_lr_ratio",
+        "1.0",
+    ]
+    main(["fit", *common, "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(tmp_path / "a")])
+    main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.default_root_dir", str(tmp_path / "b")])
+    first = tmp_path / "b/logs/version_0/checkpoints/last.ckpt"
+    main(
+        [
+            "fit",
+            *common,
+            "--trainer.max_epochs",
+            "2",
+            "--trainer.default_root_dir",
+            str(tmp_path / "b"),
+            "--ckpt_path",
+            str(first),
+        ]
+    )
+    full = _weights(tmp_path / "a/logs/version_0/checkpoints/last.ckpt")
+    resumed = _weights(tmp_path / "b/logs/version_1/checkpoints/last.ckpt")
+    stopped = _weights(first)
+    assert any(not torch.equal(full[k], stopped[k]) for k in full), "second epoch changed nothing"
+    for key, value in full.items():
+        assert torch.allclose(value, resumed[key], rtol=1e-6, atol=1e-7), key
+    # a later stage starts from a Lightning checkpoint, with a new random head if asked
+    network = NetworkFactory(variant="l4p_test", checkpoint=str(first), new_heads=("motion",)).build()
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, stopped[f"model.{key}"]) != key.startswith("heads.motion."), key
+
+
+def _fit_and_compare(args: list[str]):
+    cli = run_cli(args, run=False)
+    before = {k: v.clone() for k, v in cli.model.model.state_dict().items()}
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    after = cli.model.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    return cli, before, changed
+
+
+def test_stage2_windows_freeze_all_but_last_blocks_and_tracker(tmp_path):
+    args = ["--config", TINY, *SMALL, "--trainer.default_root_dir", str(tmp_path), "--data.num_frames", "16",
+            "--data.max_query_frame", "8", "--model.tasks", "[tracks]", "--model.trainable_encoder_blocks", "3",
+            "--model.trainable_heads", "[tracks]", "--trainer.enable_checkpointing", "false", "--trainer.callbacks", "[]"]  # fmt: skip
+    cli, before, changed = _fit_and_compare(args)
+    trainable = tuple(cli.model.prefixes)
+    assert trainable == (
+        "encoder.blocks.1.",
+        "encoder.blocks.2.",
+        "encoder.blocks.3.",
+        "encoder.norm.",
+        "tracker.",
+    )
+    frozen = [k for k in before if not k.startswith(trainable)]
+    assert frozen and not (changed & set(frozen)), "a frozen parameter moved"
+    assert any(k.startswith("tracker.history_proj") for k in changed), "cross-window memory got no update"
+    assert any(k.startswith("encoder.blocks.3.") for k in changed)
+
+
+def test_add_head_trains_only_the_new_motion_head(tmp_path):
+    source = build_model("l4p_test", tasks=("depth", "flow", "tracks"))
+    folder = save_pretrained(source, tmp_path / "base")
+    args = ["--config", TINY, *SMALL, "--trainer.default_root_dir", str(tmp_path), "--network.checkpoint",
+            str(folder / "model.safetensors"), "--network.tasks", "[depth, flow, motion, tracks]", "--network.new_heads",
+            "[motion]", "--model.tasks", "[motion]", "--model.trainable_encoder_blocks", "0", "--model.trainable_heads",
+            "[motion]", "--trainer.enable_checkpointing", "false", "--trainer.callbacks", "[]"]  # fmt: skip
+    cli, before, changed = _fit_and_compare(args)
+    for key, value in source.state_dict().items():
+        assert torch.equal(before[key], value), f"{key} not loaded from the checkpoint"
+    assert changed and all(k.startswith("heads.motion.") for k in changed)
+
+
+def _tiny_batch(num_frames=16):
+    data = L4PDataModule(
+        num_frames=num_frames, height=28, width=28, num_tracks=4, batch_size=2, max_query_frame=8
+    )
+    return next(iter(data.val_dataloader()))
+
+
+def test_windowed_forward_gives_every_parameter_a_gradient():
+    model = build_model("l4p_test")
+    batch = _tiny_batch()
+    tasks = ("depth", "flow", "motion", "camera", "tracks")
+    out = forward_windows(
+        model, batch["rgb_tchw"], tasks=tasks, window=8, stride=4, queries_bn3=batch["queries_n3"]
+    )
+    assert out.starts == [0, 4, 8] and len(out.tracks.windows) == 3
+    assert out.tracks.traj.shape == (2, 4, 16, 2) and out.dense[2].flow.shape == (2, 8, 2, 28, 28)
+    losses = compute_losses(out, batch, patch=14)
+    assert set(losses) == {"depth", "flow", "motion", "camera", "track_position", "visibility", "track_depth"}
+    total_loss(losses, {k: 1.0 for k in losses}).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
+def test_metrics_of_perfect_predictions():
+    batch = _tiny_batch(num_frames=8)
+    from l4p.heads.tracking.driver import TrackingResult
+    from l4p.models.l4p import DenseOutputs
+
+    dense = DenseOutputs(
+        depth=batch["depth_thw"].clamp(min=1e-3),
+        flow=batch["flow_bwd_t2hw"],
+        motion=(batch["motion_thw"] * 2 - 1) * 10,
+    )
+    tracks = TrackingResult(
+        traj=batch["tracks_tn2"].transpose(1, 2) + 0.5,
+        vis=(batch["visibility_tn"].float().transpose(1, 2) * 2 - 1) * 10,
+        depth=batch["tracks3d_tn3"][..., 2].transpose(1, 2),
+    )
+    scores = batch_metrics(
+        WindowedOutputs(starts=[0], window=8, grid=(4, 2, 2), dense=[dense], tracks=tracks), batch
+    )
+    assert max(scores["abs_rel"]) < 1e-4 and min(scores["delta1"]) == 1.0
+    assert max(scores["epe"]) < 1e-6
+    assert min(scores["aj"]) == pytest.approx(1.0) and min(scores["oa"]) == pytest.approx(1.0)
+    assert all(v == pytest.approx(1.0) for v in scores.get("motion_iou", []))
+
+
+def test_network_factory_loads_a_videomae_encoder_checkpoint(tmp_path):
+    reference = build_model("l4p_test").encoder
+    path = tmp_path / "videomae.pth"
+    torch.save({"model": {f"encoder.{k}": v for k, v in reference.state_dict().items()}}, path)
+    model = NetworkFactory(variant="l4p_test", encoder_checkpoint=str(path)).build()
+    for key, value in reference.state_dict().items():
+        assert torch.equal(model.encoder.state_dict()[key], value), key

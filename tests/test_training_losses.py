@@ -1,0 +1,125 @@
+import math
+
+import pytest
+import torch
+
+from l4p.geometry.rays import cameras_to_rays, rays_to_cameras
+from l4p.training import losses as L
+from l4p.training.objective import total_loss
+from l4p.training.sampler import MixtureSampler
+
+
+def test_masked_mean_is_per_sample_and_empty_is_zero():
+    values = torch.tensor([[1.0, 3.0, 100.0], [5.0, 7.0, 9.0]])
+    mask = torch.tensor([[True, True, False], [False, False, False]])
+    assert torch.equal(L.masked_mean(values, mask), torch.tensor([2.0, 0.0]))
+
+
+def test_silog_hand_values():
+    gt = torch.tensor([[[1.0, 2.0], [4.0, 8.0]]])
+    valid = torch.tensor([[[True, True], [True, False]]])
+    pred = torch.where(valid, 2 * gt, torch.full_like(gt, 1e3))  # invalid entry is garbage
+    # d = ln 2 everywhere: sqrt(d^2 - 0.85 d^2) = sqrt(0.15) ln 2
+    got = L.silog_loss(pred, gt, valid, variance_focus=0.85)
+    assert got.item() == pytest.approx(math.sqrt(0.15) * math.log(2), rel=1e-5)
+    assert L.silog_loss(pred, gt, valid, variance_focus=1.0).item() < 1e-3  # fully scale invariant
+    # d = (0, ln 2): mean d^2 = ln2^2 / 2, mean d = ln2 / 2 -> sqrt(ln2^2 (1/2 - 0.85/4))
+    pred2 = torch.tensor([[1.0, 4.0]])
+    got2 = L.silog_loss(pred2, torch.tensor([[1.0, 2.0]]), torch.ones(1, 2, dtype=torch.bool))
+    assert got2.item() == pytest.approx(math.log(2) * math.sqrt(0.5 - 0.85 / 4), rel=1e-5)
+
+
+def test_flow_and_track_l1_hand_values():
+    gt = torch.zeros(1, 2, 2, 3, 3)  # (B, T, 2, H, W)
+    pred = gt.clone()
+    pred[:, :, 0] = 1.0
+    pred[:, :, 1] = -2.0
+    valid = torch.ones(1, 2, 3, 3, dtype=torch.bool)
+    valid[:, 0] = False
+    pred[:, 0] = 50.0  # ignored frame
+    assert L.flow_l1_loss(pred, gt, valid).item() == pytest.approx(3.0)
+    traj = torch.tensor([[[[1.0, 1.0], [4.0, 5.0]]]])  # (B, N, T, 2)
+    target = torch.tensor([[[[0.0, 0.0], [0.0, 0.0]]]])
+    mask = torch.tensor([[[True, False]]])
+    assert L.track_position_loss(traj, target, mask).item() == pytest.approx(2.0)
+
+
+def test_scale_invariant_depth_and_bce():
+    gt = torch.tensor([[1.0, 2.0, 3.0]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    assert L.scale_invariant_depth_loss(7.0 * gt, gt, mask).item() == pytest.approx(0.0, abs=1e-6)
+    pred = torch.tensor([[1.0, 4.0, 6.0]])  # d = (0, ln2, ln2): mean ln2 * 2/3
+    expected = (2 * math.log(2) / 3 + 2 * math.log(2) / 3) / 3
+    assert L.scale_invariant_depth_loss(pred, gt, mask).item() == pytest.approx(expected, rel=1e-5)
+    logits = torch.zeros(1, 4)
+    assert L.bce_loss(logits, torch.tensor([[1.0, 0.0, 1.0, 0.0]])).item() == pytest.approx(math.log(2))
+    big = torch.tensor([[20.0, -20.0]])
+    assert L.bce_loss(big, torch.tensor([[1.0, 0.0]])).item() < 1e-6
+    assert L.bce_loss(big, torch.tensor([[0.0, 1.0]])).item() == pytest.approx(20.0, rel=1e-4)
+
+
+def test_losses_are_per_sample_so_batch_splits_do_not_matter():
+    torch.manual_seed(0)
+    pred, gt = torch.rand(4, 3, 5, 5) + 0.5, torch.rand(4, 3, 5, 5) + 0.5
+    valid = torch.rand(4, 3, 5, 5) > 0.3
+    whole = L.silog_loss(pred, gt, valid).mean()
+    halves = (
+        L.silog_loss(pred[:2], gt[:2], valid[:2]).mean() + L.silog_loss(pred[2:], gt[2:], valid[2:]).mean()
+    ) / 2
+    assert whole.item() == pytest.approx(halves.item(), rel=1e-6)
+
+
+def _cameras(t=4):
+    k = torch.tensor([[60.0, 0.0, 27.5], [0.0, 62.0, 27.0], [0.0, 0.0, 1.0]]).expand(1, t, 3, 3)
+    angles = torch.linspace(0, 0.2, t)
+    rot = torch.zeros(t, 3, 3)
+    rot[:, 0, 0] = rot[:, 2, 2] = torch.cos(angles)
+    rot[:, 0, 2], rot[:, 2, 0] = torch.sin(angles), -torch.sin(angles)
+    rot[:, 1, 1] = 1
+    ext = torch.eye(4).repeat(t, 1, 1)
+    ext[:, :3, :3] = rot
+    ext[:, :3, 3] = torch.stack([torch.linspace(0.3, 1.2, t), torch.zeros(t), torch.linspace(0, 2, t)], -1)
+    return k, ext[None]
+
+
+def test_camera_targets_are_relative_scale_normalised_and_invert():
+    k, ext = _cameras()
+    rel = L.relative_poses(ext)
+    assert torch.allclose(rel[:, 0], torch.eye(4), atol=1e-6)
+    assert rel[0, 1:, :3, 3].norm(dim=-1).mean().item() == pytest.approx(1.0, rel=1e-5)
+    target = L.camera_ray_targets(k, ext, grid_hw=(4, 4), patch=14)
+    assert target.shape == (1, 6, 4, 4, 4)
+    assert L.camera_ray_loss(target, target).item() == 0.0
+    assert L.camera_ray_loss(target + 0.5, target).item() == pytest.approx(0.5)
+    cams = rays_to_cameras(target)
+    assert torch.allclose(cams.camera_to_world, rel, atol=1e-4)
+    # a rigid change of the world frame does not change the targets
+    shift = torch.eye(4)
+    shift[:3, 3] = torch.tensor([5.0, -1.0, 2.0])
+    assert torch.allclose(L.camera_ray_targets(k, ext @ shift, grid_hw=(4, 4), patch=14), target, atol=1e-5)
+    assert torch.allclose(target, cameras_to_rays(cams.intrinsics_grid, rel, (4, 4)), atol=1e-4)
+
+
+def test_total_loss_weights():
+    losses = {"depth": torch.tensor([1.0, 3.0]), "flow": torch.tensor([2.0, 2.0])}
+    assert total_loss(losses, {"depth": 20.0, "flow": 0.5}).item() == pytest.approx(41.0)
+
+
+def test_mixture_sampler_deterministic_weighted_and_sharded():
+    sampler = MixtureSampler(lengths=[10, 1000], weights=[1.0, 3.0], num_samples=4000, seed=3)
+    keys = list(sampler)
+    assert keys == list(MixtureSampler(lengths=[10, 1000], weights=[1.0, 3.0], num_samples=4000, seed=3))
+    share = sum(k[0] == 0 for k in keys) / len(keys)
+    assert 0.2 < share < 0.3
+    assert all(0 <= item < (10, 1000)[s] for s, item, _ in keys)
+    sampler.set_epoch(1)
+    assert list(sampler) != keys
+    ranks = [
+        MixtureSampler(
+            lengths=[10, 1000], weights=[1.0, 3.0], num_samples=4000, seed=3, num_replicas=2, rank=r
+        )
+        for r in (0, 1)
+    ]
+    assert list(ranks[0]) == keys[0::2] and list(ranks[1]) == keys[1::2] and len(ranks[0]) == 2000
+    ordered = MixtureSampler(lengths=[2, 3], shuffle=False)
+    assert list(ordered) == [(0, 0, 0), (0, 1, 1), (1, 0, 0), (1, 1, 1), (1, 2, 2)]
