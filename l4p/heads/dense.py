@@ -25,68 +25,44 @@ _RAY_REASSEMBLE = ((1, 0, 0), (1, 0, 0), (0, 0, 0), (-1, -1, -1))
 _RAY_FUSION = ((1, 1, 1), (1, 1, 1), (2, 1, 1), (2, 2, 2))
 
 
-class DepthHead(nn.Module):
-    """Relative depth: `exp` of a one-channel decoder output.
-
-    Args:
-        dpt: Decoder with `out_channels=1`.
-    """
+class _DenseHead(nn.Module):
+    """A task's meaning on top of a built `DPT3D` decoder (the raw output by default)."""
 
     def __init__(self, *, dpt: DPT3D) -> None:
         super().__init__()
         self.dpt = dpt
+
+    def forward(self, features: Sequence[torch.Tensor], output_size: tuple[int, int, int]) -> torch.Tensor:
+        """Decode four token maps `(B, C, t, h, w)` to `(B, C_out, T, H, W)` at `output_size`."""
+        return self.dpt(features, output_size)
+
+
+class DepthHead(_DenseHead):
+    """Relative depth: `exp` of a one-channel decoder output (`out_channels=1`)."""
 
     def forward(self, features: Sequence[torch.Tensor], output_size: tuple[int, int, int]) -> torch.Tensor:
         """Return depth `(B, 1, T, H, W)`, positive and scale-ambiguous (one unknown scale per clip)."""
         return torch.exp(self.dpt(features, output_size))
 
 
-class FlowHead(nn.Module):
-    """Backward optical flow, the raw two-channel decoder output.
+class FlowHead(_DenseHead):
+    """Backward optical flow, the raw two-channel decoder output (`out_channels=2`).
 
-    Args:
-        dpt: Decoder with `out_channels=2`.
+    Output `(B, 2, T, H, W)` in pixels of the model input, channel 0 = x, 1 = y: the value at
+    frame t is the displacement of a frame-t pixel to its position in frame t - 1; frame 0
+    of a clip has no valid backward flow.
     """
 
-    def __init__(self, *, dpt: DPT3D) -> None:
-        super().__init__()
-        self.dpt = dpt
 
-    def forward(self, features: Sequence[torch.Tensor], output_size: tuple[int, int, int]) -> torch.Tensor:
-        """Return flow `(B, 2, T, H, W)` in pixels of the model input, channel 0 = x, 1 = y.
+class MotionHead(_DenseHead):
+    """Dynamic-motion logits `(B, 1, T, H, W)` (`out_channels=1`; sigmoid for a probability).
 
-        The value at frame t is the displacement of a frame-t pixel to its position in frame
-        t - 1; frame 0 of a clip has no valid backward flow.
-        """
-        return self.dpt(features, output_size)
-
-
-class MotionHead(nn.Module):
-    """Dynamic-motion segmentation logit (apply a sigmoid for a probability).
-
-    Args:
-        dpt: Decoder with `out_channels=1`.
+    Positive where the scene point moves independently of the camera.
     """
 
-    def __init__(self, *, dpt: DPT3D) -> None:
-        super().__init__()
-        self.dpt = dpt
 
-    def forward(self, features: Sequence[torch.Tensor], output_size: tuple[int, int, int]) -> torch.Tensor:
-        """Return logits `(B, 1, T, H, W)`, positive where the scene point moves independently."""
-        return self.dpt(features, output_size)
-
-
-class CameraRayHead(nn.Module):
-    """Plücker camera rays, one per encoder patch and frame.
-
-    Args:
-        dpt: Decoder with `out_channels=6`.
-    """
-
-    def __init__(self, *, dpt: DPT3D) -> None:
-        super().__init__()
-        self.dpt = dpt
+class CameraRayHead(_DenseHead):
+    """Plücker camera rays, one per encoder patch and frame (`out_channels=6`)."""
 
     def forward(self, features: Sequence[torch.Tensor], output_size: tuple[int, int, int]) -> torch.Tensor:
         """Return rays `(B, 6, T, h, w)` on the patch grid.
