@@ -1,6 +1,6 @@
 """Regenerate the README figure: a synthetic clip's ground truth drawn by `l4p.viz`.
 
-    python docs/make_figures.py  # writes docs/synthetic_ground_truth.png
+Run `python docs/make_figures.py`; it writes docs/synthetic_ground_truth.png.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from l4p.viz.writer import visualize_prediction
 
 
 def main() -> None:
+    """Render the clip, draw its ground truth, and save two mosaic frames side by side."""
     config = SceneConfig(height=192, width=256, num_frames=24, num_tracks=48, query_frames="first",
                          num_objects=(2, 3), moving_object_prob=1.0)  # fmt: skip
     clip = render_batch(config, [3])
