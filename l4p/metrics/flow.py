@@ -61,6 +61,17 @@ def _fl_outliers(epe: np.ndarray, gt_mag: np.ndarray) -> np.ndarray:
         return (epe > 3.0) & ((epe / gt_mag) > 0.05)
 
 
+def _scored_pixels(
+    pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None, channel_axis: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel EPE and ground-truth magnitude at the scored pixels, flattened."""
+    epe = endpoint_error(pred=pred, gt=gt, channel_axis=channel_axis)
+    mag = np.sqrt(np.sum(np.square(gt), axis=channel_axis))
+    if valid is not None:
+        epe, mag = epe[valid], mag[valid]
+    return epe.reshape(-1), mag.reshape(-1)
+
+
 def flow_scores(
     *, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, channel_axis: int = -1
 ) -> dict[str, float]:
@@ -77,11 +88,7 @@ def flow_scores(
         ``epe`` (mean over the scored pixels), ``acc_{1,3,5}px``, ``outlier_{1,3,5}px``,
         ``fl`` and ``num_pixels``. NaN scores when no pixel is scored.
     """
-    epe = endpoint_error(pred=pred, gt=gt, channel_axis=channel_axis)
-    mag = np.sqrt(np.sum(np.square(gt), axis=channel_axis))
-    if valid is not None:
-        epe, mag = epe[valid], mag[valid]
-    epe, mag = epe.reshape(-1), mag.reshape(-1)
+    epe, mag = _scored_pixels(pred, gt, valid, channel_axis)
     if epe.size == 0:
         logger.warning("flow_scores: no valid pixel")
         return {**{k: float("nan") for k in _score_names()}, "num_pixels": 0}
@@ -161,11 +168,7 @@ class FlowAccumulator:
         self, *, pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, channel_axis: int = -1
     ) -> None:
         """Add one image: flows as in ``flow_scores``; ``valid`` (H, W) bool or None (all pixels)."""
-        epe = endpoint_error(pred=pred, gt=gt, channel_axis=channel_axis)
-        mag = np.sqrt(np.sum(np.square(gt), axis=channel_axis))
-        if valid is not None:
-            epe, mag = epe[valid], mag[valid]
-        epe, mag = epe.reshape(-1), mag.reshape(-1)
+        epe, mag = _scored_pixels(pred, gt, valid, channel_axis)
         if epe.size == 0:
             logger.warning("FlowAccumulator: image without valid pixels skipped")
             return

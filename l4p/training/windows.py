@@ -19,6 +19,7 @@ from einops import rearrange
 
 from l4p.api import IMAGENET_MEAN, IMAGENET_STD
 from l4p.heads.tracking.driver import TrackingResult, run_windows
+from l4p.inference.windows import window_starts
 from l4p.models.l4p import DENSE_TASKS, L4P, DenseOutputs
 
 
@@ -49,15 +50,6 @@ def normalise_video(rgb_btchw: torch.Tensor) -> torch.Tensor:
     return rearrange((rgb_btchw - mean) / std, "b t c h w -> b c t h w")
 
 
-def clip_window_starts(num_frames: int, *, window: int, stride: int) -> list[int]:
-    """Start frames 0, stride, ... of windows tiling a clip exactly (else ValueError)."""
-    if num_frames < window or (num_frames - window) % stride:
-        raise ValueError(
-            f"a clip of {num_frames} frames does not tile into windows of {window} with stride {stride}"
-        )
-    return list(range(0, num_frames - window + 1, stride))
-
-
 def forward_windows(
     model: L4P,
     rgb_btchw: torch.Tensor,
@@ -81,7 +73,7 @@ def forward_windows(
         window_batch_size: Windows encoded together (stacked along the batch axis).
     """
     b, num_frames = rgb_btchw.shape[:2]
-    starts = clip_window_starts(num_frames, window=window, stride=stride)
+    starts = window_starts(num_frames, window=window, stride=stride)
     video = normalise_video(rgb_btchw)
     dense_tasks = [t for t in tasks if t in DENSE_TASKS]
     want_tracks = "tracks" in tasks
