@@ -37,7 +37,9 @@ setup(
             "mypy>=1.8",
             "transformers>=4.40",
             "scipy>=1.10",
+            "h5py>=3.8",
         ],
+        "bench": ["h5py>=3.8"],
     },
     entry_points={"console_scripts": ["l4p=l4p.cli:main"]},
     classifiers=[

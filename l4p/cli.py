@@ -22,6 +22,7 @@ from l4p.cli_commands import DTYPES, RELEASED_CKPT, TASK_NAMES, UsageError
 logger = logging.getLogger("l4p")
 
 TRAINING_COMMANDS = ("fit", "validate", "test")
+PASSTHROUGH_COMMANDS = (*TRAINING_COMMANDS, "bench")  # parse their own arguments
 EXIT_CODES = "exit codes: 0 ok, 1 runtime failure (e.g. a video failed), 2 usage error, 130 interrupted"
 PREDICT_EPILOG = f"""outputs in DIR/<video-stem>/:
   prediction.npz   l4p.Prediction fields with a batch axis of 1: depth (1,T,H,W), flow (1,T,2,H,W)
@@ -32,7 +33,11 @@ PREDICT_EPILOG = f"""outputs in DIR/<video-stem>/:
   depth.mp4 flow.mp4 motion.mp4 tracks.mp4 mosaic.mp4   at the input frame rate
   depth_png16/     with --png16: 16-bit PNGs, depth = value * scale (scale.json)
   pointclouds/ cameras.ply cameras.json trajectory_tum.txt tracks_3d.npz   with --export-3d
-  l4p_done.json    written last; videos whose folder has it are skipped (unless --overwrite)
+  l4p_done.json    written last (every file is written atomically); a re-run skips a video only when
+                   its marker records the same source file (path, size, mtime) and the same model,
+                   checkpoint, mode, tasks, queries/grid, --max-frames, --dtype and output options;
+                   otherwise (or with --overwrite) the folder's earlier l4p files are removed and the
+                   video is redone. Two sources never share a folder (alley.gif after alley.mp4 -> alley-2/)
 {EXIT_CODES}"""
 
 
@@ -62,11 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (mp4, gif, ...), folders of videos, or folders of frames")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     p.add_argument(
-        "--tasks", default="depth,flow,motion,camera", help=f"comma-separated from {','.join(TASK_NAMES)}"
+        "--tasks",
+        default="depth,flow,motion,camera",
+        help=f"comma-separated from {','.join(TASK_NAMES)} (default: %(default)s)",
     )
-    p.add_argument("--model", default="l4p_vitg14", help="registered variant or a save_pretrained folder")
     p.add_argument(
-        "--checkpoint", type=Path, help=f"weights: the released {RELEASED_CKPT} or model.safetensors"
+        "--model",
+        default="l4p_vitg14",
+        help="registered variant or a save_pretrained folder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help=f"weights: the released {RELEASED_CKPT} or model.safetensors. "
+        "WITHOUT IT THE MODEL HAS RANDOM WEIGHTS and its outputs are meaningless",
     )
     q = p.add_mutually_exclusive_group()
     q.add_argument(
@@ -123,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             name, parents=[common], add_help=False, help=f"training: {name} (LightningCLI; l4p {name} --help)"
         )
+    sub.add_parser("bench", parents=[common], add_help=False,
+                   help="benchmarks of the L4P paper and its peers (l4p bench --list, l4p bench --help)")  # fmt: skip
     return parser
 
 
@@ -165,11 +181,19 @@ def _training(command: str, rest: list[str]) -> int:
     return int(result or 0)
 
 
+def user_message(err: BaseException) -> str:
+    """One line for a person: the message alone for expected errors, the class too for internal ones."""
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if isinstance(err, (ValueError, OSError, RuntimeError)) and first_line:
+        return first_line
+    return f"internal error ({type(err).__name__}: {first_line})" if first_line else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `l4p` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
-    training = first is not None and argv[first] in TRAINING_COMMANDS
+    training = first is not None and argv[first] in PASSTHROUGH_COMMANDS
     flags = argv[:first] if training else argv
     args = None if training else build_parser().parse_args(argv)
     child = os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
@@ -177,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug if args else "--debug" in flags
     restore = _setup_logging(quiet, debug)
     try:
+        if training and argv[first] == "bench":
+            from l4p.bench.cli import main as bench_main
+
+            return bench_main(argv[first + 1 :])
         if training:
             return _training(argv[first], argv[first + 1 :])
         from l4p.cli_commands import COMMANDS
@@ -193,8 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if debug:
             raise
-        first_line = str(err).splitlines()[0] if str(err) else ""
-        sys.stderr.write(f"l4p: error: {type(err).__name__}: {first_line} (run with --debug for details)\n")
+        sys.stderr.write(f"l4p: error: {user_message(err)} (run with --debug for details)\n")
         return 1
     finally:
         restore()
