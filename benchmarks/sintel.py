@@ -55,21 +55,20 @@ from benchmarks.common import (  # noqa: E402
     setup_logging,
     write_summary,
 )
+from l4p.bench.flow_peers import REGIONS, flow_scores_of_sequence, pool_flow, sintel_report  # noqa: E402
 from l4p.data.readers import SintelSequence  # noqa: E402
 from l4p.metrics import (  # noqa: E402
     DEPTHCRAFTER_PROTOCOLS,
-    FlowAccumulator,
     VideoDepthScores,
     mean_over_sequences,
     pose_metrics,
-    sintel_eval_mask,
     video_depth_metrics,
 )
 
 logger = logging.getLogger("benchmarks.sintel")
 
 TASKS = ("flow", "depth", "camera")
-REGIONS = ("all", "noc", "occ")
+__all__ = ["REGIONS", "flow_scores_of_sequence", "main", "pool_flow", "run"]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -113,40 +112,6 @@ def list_sequences(root: Path, render_pass: str, names: str | None, limit: int |
     return present[:limit] if limit is not None else present
 
 
-def flow_scores_of_sequence(predictor, seq: SintelSequence) -> dict | None:
-    """Forward flow of every pair from the time-reversed run, scored per region."""
-    pairs = [i for i in range(len(seq) - 1) if seq.has("flow", i)]
-    if not pairs:
-        return None
-    with_occ = all(seq.has("occlusions", i) for i in pairs)
-    frames = seq.frames()
-    start = time.perf_counter()
-    flow_rev = predictor.predict(np.ascontiguousarray(frames[::-1]), tasks=("flow",)).flow[0].numpy()
-    seconds = time.perf_counter() - start
-    accs = {r: FlowAccumulator() for r in (REGIONS if with_occ else REGIONS[:1])}
-    t = len(seq)
-    for i in pairs:
-        pred = np.moveaxis(flow_rev[t - 1 - i], 0, -1)  # (H, W, 2) forward flow i -> i+1
-        gt = seq.flow(i)
-        occluded = seq.occlusions(i) if with_occ else None
-        for region, acc in accs.items():
-            mask = sintel_eval_mask(occluded=occluded, region=region)  # type: ignore[arg-type]
-            if mask is None or mask.any():
-                acc.update(pred=pred, gt=gt, valid=mask)
-    out = {}
-    for region, acc in accs.items():
-        try:
-            out[region] = _rename_epe(acc.summary())
-        except ValueError:  # no pixel of this region in the whole sequence
-            logger.info("%s: no %s pixel", seq.name, region)
-    return {"regions": out, "num_pairs": len(pairs), "predict_seconds": seconds}
-
-
-def _rename_epe(scores: dict) -> dict:
-    """``epe_pooled`` (RAFT's Sintel number) stored as ``epe``."""
-    return {"epe": scores.pop("epe_pooled"), **scores}
-
-
 def depth_camera_of_sequence(predictor, seq: SintelSequence, tasks: Sequence[str]) -> dict[str, dict]:
     """Depth and/or camera scores from one forward run over the sequence."""
     n = len(seq)
@@ -181,33 +146,6 @@ def depth_camera_of_sequence(predictor, seq: SintelSequence, tasks: Sequence[str
     return out
 
 
-def pool_flow(records: Sequence[dict], region: str) -> dict[str, float] | None:
-    """Dataset flow scores of one region, pooled over every pixel of every sequence."""
-    items = [r["regions"][region] for r in records if region in r["regions"]]
-    if not items:
-        return None
-    pixels, images = sum(s["num_pixels"] for s in items), sum(s["num_images"] for s in items)
-    out = {"epe": sum(s["epe"] * s["num_pixels"] for s in items) / pixels}
-    out["epe_image_mean"] = sum(s["epe_image_mean"] * s["num_images"] for s in items) / images
-    for key in ("acc_1px", "acc_3px", "acc_5px", "outlier_1px", "outlier_3px", "outlier_5px", "fl"):
-        out[key] = sum(s[key] * s["num_pixels"] for s in items) / pixels
-    return {**out, "num_pixels": pixels, "num_images": images, "num_sequences": len(items)}
-
-
-def _flow_report(done: dict[str, dict]) -> tuple[dict, list, list]:
-    pooled = {r: pool_flow(list(done.values()), r) for r in REGIONS}
-    head = ["sequence", "pairs", "EPE", "EPE matched", "EPE unmatched", "<1px %", "<3px %", "<5px %"]
-
-    def row(name: str, regions: dict, pairs: object) -> list:
-        regions = {r: regions.get(r) or {} for r in REGIONS}
-        epe = [fmt(regions[r].get("epe"), 1, 3) for r in REGIONS]
-        return [name, pairs, *epe, *(fmt(regions["all"].get(f"acc_{k}px"), 100) for k in (1, 3, 5))]
-
-    rows = [row(n, r["regions"], r["num_pairs"]) for n, r in done.items()]
-    rows.append(row("**all (pooled)**", pooled, int(pooled["all"]["num_images"])))  # type: ignore[index]
-    return pooled, head, rows
-
-
 def _depth_report(done: dict[str, dict]) -> tuple[dict, list, list]:
     fields = {f.name for f in dataclasses.fields(VideoDepthScores)}
     scores = {n: VideoDepthScores(**{k: v for k, v in r.items() if k in fields}) for n, r in done.items()}
@@ -234,7 +172,7 @@ def _camera_report(done: dict[str, dict]) -> tuple[dict, list, list]:
 
 def summarise(records: dict[str, dict], keys: dict[str, str]) -> tuple[dict, str]:
     """Dataset scores and a markdown report (one table per task, a row per sequence)."""
-    reports = {"flow": _flow_report, "depth": _depth_report, "camera": _camera_report}
+    reports = {"flow": sintel_report, "depth": _depth_report, "camera": _camera_report}
     summary: dict[str, dict] = {}
     parts = []
     for task, key in keys.items():

@@ -8,6 +8,7 @@ Usage::
     l4p bench NAME --layout                      # print the on-disk layout NAME reads
     l4p bench spring-convert SPRING_SPLIT OUT.hdf5 [--scenes 3:131,19:111] [--set random=40,40,40]
     l4p bench spring-submission PRED_ROOT OUT.hdf5 [same options]
+    l4p bench spring-score SUBMISSION.hdf5 EVAL.hdf5
 
 Results: ``DIR/per_sequence/<item>.json`` (a rerun skips finished items), ``DIR/summary.json``
 and ``DIR/summary.md`` (with the paper's L4P numbers beside ours when ``--checkpoint`` is the
@@ -29,7 +30,7 @@ from l4p.cli_commands import UsageError
 
 logger = logging.getLogger(__name__)
 
-SPRING_TOOLS = ("spring-convert", "spring-submission")
+SPRING_TOOLS = ("spring-convert", "spring-submission", "spring-score")
 _DTYPES = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from l4p.bench.spring_server import run_tool
 
         if len(args.paths) != 2:
-            raise UsageError(f"{args.name} needs two paths: SOURCE OUT.hdf5")
+            raise UsageError(f"{args.name} needs two paths (see l4p bench --help)")
         return run_tool(args.name, Path(args.paths[0]), Path(args.paths[1]), _options(args.options))
     try:
         protocol = get_protocol(args.name)

@@ -51,6 +51,7 @@ __all__ = [
     "list_nyu",
     "list_scannet",
     "read_png_uint16",
+    "read_rgb",
 ]
 
 LazyVideo = tuple[str, Callable[..., "DepthVideo"]]
@@ -83,7 +84,8 @@ def read_png_uint16(path: str | Path) -> np.ndarray:
     return img
 
 
-def _rgb(path: Path) -> np.ndarray:
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as (H, W, 3) uint8 RGB."""
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"cannot read {path}")
@@ -142,7 +144,7 @@ def scannet_scenes(root: str | Path, num_scenes: int = 100) -> list[Path]:
 
 def _load_scannet(scene: Path, num_frames: int, stride: int) -> DepthVideo:
     names = sorted((p.stem for p in (scene / "color").glob("*.jpg")), key=int)[: num_frames * stride : stride]
-    frames = np.stack([_rgb(scene / "color" / f"{n}.jpg") for n in names])[:, 8:-8, 11:-11]
+    frames = np.stack([read_rgb(scene / "color" / f"{n}.jpg") for n in names])[:, 8:-8, 11:-11]
     depth = np.stack([_depth_from_png(scene / "depth" / f"{n}.png", 1000.0) for n in names])
     return DepthVideo(scene.name, frames, depth[:, 8:-8, 11:-11])
 
@@ -159,7 +161,7 @@ def _by_last4(paths: list[Path]) -> list[Path]:
 def _load_bonn(seq: Path, start: int, stop: int) -> DepthVideo:
     images = _by_last4(list((seq / "rgb").glob("*.png")))[start:stop]
     depths = _by_last4(list((seq / "depth").glob("*.png")))[start:stop]
-    frames = _even(np.stack([_rgb(p) for p in images]), (1, 2))
+    frames = _even(np.stack([read_rgb(p) for p in images]), (1, 2))
     depth = _even(np.stack([_depth_from_png(p, 5000.0) for p in depths]), (1, 2))
     return DepthVideo(seq.name, frames, depth)
 
@@ -174,7 +176,7 @@ def _load_kitti(drive: Path, raw_root: Path, num_frames: int) -> DepthVideo:
     gt_dir = drive / "proj_depth" / "groundtruth" / "image_02"
     names = _by_last4(list(gt_dir.glob("*.png")))[:num_frames]
     img_dir = raw_root / drive.name[:10] / drive.name / "image_02" / "data"
-    frames = _even(np.stack([_rgb(img_dir / p.name) for p in names]), (1, 2))
+    frames = _even(np.stack([read_rgb(img_dir / p.name) for p in names]), (1, 2))
     depth = _even(np.stack([_depth_from_png(p, 256.0) for p in names]), (1, 2))
     return DepthVideo(drive.name, frames, depth)
 
@@ -188,7 +190,7 @@ def list_kitti_depth(
 
 
 def _load_nyu(name: str, image: Path, depth_png: Path) -> DepthVideo:
-    frame = _rgb(image)[45:471, 41:601]
+    frame = read_rgb(image)[45:471, 41:601]
     depth = read_png_uint16(depth_png).astype(np.float32)[45:471, 41:601] / 1000.0
     return DepthVideo(name, frame[None], depth[None])
 
