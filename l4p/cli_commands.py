@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -57,16 +58,22 @@ def resolve_dtype(name: str):
     return getattr(torch, DTYPES[name]) if DTYPES[name] else None
 
 
-def load_network(model: str, checkpoint: Path | None, *, tasks: tuple[str, ...] | None = None):
-    """Build and load the network, turning input mistakes into UsageError."""
-    from l4p.checkpoints.own import build_and_load
-
+def check_model_args(model: str, checkpoint: Path | None) -> None:
+    """Raise UsageError for a missing checkpoint file or an unknown model, before anything is built."""
     if checkpoint is not None and not checkpoint.is_file():
         raise UsageError(f"checkpoint {checkpoint} does not exist")
     if not Path(model).is_dir() and model not in _registry():
         raise UsageError(
             f"unknown model {model!r}; choose from {', '.join(_registry())} or a save_pretrained folder"
         )
+
+
+def load_network(model: str, checkpoint: Path | None, *, tasks: tuple[str, ...] | None = None):
+    """Build and load the network, turning input mistakes into UsageError (exit 2)."""
+    from l4p.checkpoints.common import NotACheckpointError, StateDictMismatchError
+    from l4p.checkpoints.own import build_and_load
+
+    check_model_args(model, checkpoint)
     if checkpoint is None and not Path(model).is_dir():
         logger.warning("no --checkpoint: %s has RANDOM weights, so its outputs are meaningless. "
                        "Pass --checkpoint %s for real results.", model, RELEASED_CKPT)  # fmt: skip
@@ -75,6 +82,16 @@ def load_network(model: str, checkpoint: Path | None, *, tasks: tuple[str, ...] 
     own_logger.setLevel(logging.ERROR)  # its random-weights warning names the Python API; ours is above
     try:
         return build_and_load(model, checkpoint, tasks=tasks)
+    except NotACheckpointError as err:
+        raise UsageError(str(err)) from err
+    except StateDictMismatchError as err:
+        counts = ", ".join(f"{len(keys)} {what}" for what, keys in
+                           (("missing", err.missing), ("mis-shaped", err.mis_shaped), ("unexpected", err.unexpected)) if keys)  # fmt: skip
+        raise UsageError(
+            f"checkpoint {checkpoint} does not fit model {model} ({counts} keys): it was saved from another "
+            f"variant; pass that one with --model (one of {', '.join(_registry())}, or a save_pretrained "
+            "folder); --debug lists the keys"
+        ) from err
     except ValueError as err:
         if "has no head" in str(err):
             raise UsageError(str(err)) from err
@@ -114,43 +131,105 @@ def collect_videos(paths: list[str]) -> list[Path]:
 def load_queries(path: Path) -> np.ndarray:
     """Read (N, 3) queries (t, x, y) from .npy, or from .txt/.csv.
 
-    Text files: comma or space separated, '#' comments, an optional header row.
+    Text files: comma or space separated, '#' comments, an optional header row (the first
+    row, all words). Any other row that is not three numbers, and any frame index t that is
+    not a whole number, is a UsageError naming the row.
     """
     if not path.is_file():
         raise UsageError(f"queries file {path} does not exist")
     try:
         if path.suffix.lower() == ".npy":
-            queries = np.load(path, allow_pickle=False)
+            queries = np.asarray(np.load(path, allow_pickle=False), np.float64)
+            rows = list(range(1, len(queries) + 1)) if queries.ndim == 2 else []
         else:
-            text = path.read_text()
-            delimiter = "," if "," in text else None
-            try:
-                queries = np.loadtxt(path, delimiter=delimiter, ndmin=2, comments="#")
-            except ValueError:
-                queries = np.loadtxt(path, delimiter=delimiter, ndmin=2, comments="#", skiprows=1)
+            queries, rows = _read_queries_text(path)
     except (OSError, ValueError, UnicodeDecodeError) as err:
         raise UsageError(f"could not read queries from {path}: {str(err).splitlines()[0]}") from err
-    queries = np.asarray(queries, np.float32)
-    if queries.ndim != 2 or queries.shape[1] != 3 or len(queries) == 0 or not np.isfinite(queries).all():
-        raise UsageError(
-            f"queries in {path} must be N >= 1 finite rows of (t, x, y); got shape {queries.shape}"
-        )
-    if (queries[:, 0] < 0).any():
-        raise UsageError(f"queries in {path} have a negative frame index t")
-    return queries
+    if queries.ndim != 2 or queries.shape[1] != 3 or len(queries) == 0:
+        raise UsageError(f"queries in {path} must be N >= 1 rows of (t, x, y); got shape {queries.shape}")
+    for row, (t, x, y) in zip(rows, queries):
+        problem = (
+            "a value is not finite" if not np.isfinite([t, x, y]).all()
+            else f"frame index t={t:g} is negative" if t < 0
+            else f"frame index t={t:g} is not a whole number" if t != round(t)
+            else None
+        )  # fmt: skip
+        if problem:
+            raise UsageError(f"queries in {path} row {row}: {problem}")
+    return queries.astype(np.float32)
+
+
+def _read_queries_text(path: Path) -> tuple[np.ndarray, list[int]]:
+    """Rows of numbers of a text queries file and their 1-based line numbers."""
+    values: list[list[float]] = []
+    rows: list[int] = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        fields = [f for f in re.split(r"[,\s]+", line.split("#", 1)[0].strip()) if f]
+        if not fields:
+            continue
+        try:
+            numbers = [float(f) for f in fields]
+        except ValueError:
+            if not values and not rows and not any(_is_number(f) for f in fields):
+                rows.append(0)  # the header row
+                continue
+            raise UsageError(
+                f"queries in {path} row {number}: {line.strip()!r} is not three numbers t, x, y"
+            ) from None
+        if len(numbers) != 3:
+            raise UsageError(
+                f"queries in {path} row {number}: {len(numbers)} values, expected three (t, x, y)"
+            )
+        values.append(numbers)
+        rows.append(number)
+    rows = [r for r in rows if r]
+    return np.asarray(values, np.float64).reshape(-1, 3), rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_out_dir(out: Path) -> None:
+    """--out must be a folder (or not exist yet)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; pass a folder (it is created if missing)")
+
+
+def network_tasks(tasks: tuple[str, ...], mode: str) -> tuple[str, ...]:
+    """Heads to build for `tasks`: in default mode the camera task is chained through depth.
+
+    Without the depth head, windows after the first would not be joined into one world frame,
+    and the cameras would differ from the Python API's (which loads every head).
+    """
+    if "camera" in tasks and "depth" not in tasks and mode == "default":
+        return ("depth", *tasks)
+    return tasks
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """`l4p predict`: every video through `predict_many`, then a summary on stdout."""
+    from l4p.export.run_record import run_settings
+
     tasks = parse_tasks(args.tasks)
     queries = load_queries(args.queries) if args.queries is not None else None
     if args.grid is not None and args.grid < 1:
         raise UsageError(f"--grid must be >= 1, got {args.grid}")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be >= 1, got {args.max_frames}")
+    check_out_dir(args.out)
     if (queries is not None or args.grid) and "tracks" not in tasks:
         logger.info("--queries/--grid given: adding the tracks task")
         tasks = (*tasks, "tracks")
+    if args.export_3d and "camera" not in tasks:
+        raise UsageError(
+            "--export-3d needs the camera task (point clouds, cameras and 3D tracks all need its intrinsics): "
+            f"use --tasks {','.join((*tasks, 'camera'))}, or drop --export-3d"
+        )
     grid = args.grid if queries is None else None
     if "tracks" in tasks and queries is None and grid is None:
         grid = DEFAULT_GRID
@@ -160,15 +239,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     videos = collect_videos(args.videos)
     device = resolve_device(args.device)
     devices = args.devices if args.devices == "auto" else _positive_int(args.devices, "--devices")
-    network = load_network(args.model, args.checkpoint, tasks=tasks)
+    check_model_args(args.model, args.checkpoint)
     from l4p.predict_many import PredictOptions, plan_jobs, predict_many  # Lightning: import after checks
 
+    outputs = {"visualize": not args.no_viz, "suffix": ".gif" if args.gif else ".mp4", "png16": args.png16,
+               "export_3d": args.export_3d, "fps": args.fps}  # fmt: skip
+    settings = run_settings(
+        model=str(args.model), checkpoint=args.checkpoint, mode=args.mode, tasks=tasks, queries=queries, grid=grid,
+        max_frames=args.max_frames, dtype=args.dtype, outputs=outputs,
+    )  # fmt: skip
     options = PredictOptions(
         tasks=tasks, queries=queries, grid_size=grid, max_frames=args.max_frames, dtype=resolve_dtype(args.dtype),
         mode=args.mode, fps=args.fps, png16=args.png16, export_3d=args.export_3d, visualize=not args.no_viz,
-        suffix=".gif" if args.gif else ".mp4", overwrite=args.overwrite,
-        window_progress=not args.quiet and len(videos) == 1, raise_errors=args.debug,
-        extra={"model": str(args.model), "checkpoint": str(args.checkpoint or "")},
+        suffix=outputs["suffix"], overwrite=args.overwrite,
+        window_progress=not args.quiet and len(videos) == 1, raise_errors=args.debug, settings=settings,
     )  # fmt: skip
     accelerator = "cpu" if device == "cpu" else "gpu"
     if device.startswith("cuda:"):
@@ -177,8 +261,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     jobs = plan_jobs([str(v) for v in videos], out_dir=args.out)
     tic = time.perf_counter()
     results = predict_many(
-        network, jobs, options=options, accelerator=accelerator, devices=devices, num_nodes=args.num_nodes,
-        num_workers=workers, progress=not args.quiet and len(videos) > 1,
+        lambda: load_network(args.model, args.checkpoint, tasks=network_tasks(tasks, args.mode)), jobs,
+        options=options, accelerator=accelerator, devices=devices, num_nodes=args.num_nodes, num_workers=workers,
+        progress=not args.quiet and len(videos) > 1,
     )  # fmt: skip
     if not results:
         return 0  # a DDP process other than rank 0: rank 0 reports every video

@@ -131,9 +131,11 @@ def run_demo(
     """
     from l4p.data.video import write_video
     from l4p.export.folder import write_prediction_folder
+    from l4p.export.run_record import clear_outputs
     from l4p.viz.writer import visualize_prediction
 
     out_dir = Path(out_dir)
+    clear_outputs(out_dir)  # a re-run must not leave an earlier run's files (e.g. PLYs of a longer clip)
     lines = []
     tic = time.perf_counter()
     clip = render_clip(frames=frames, height=height, width=width, seed=seed, num_tracks=16)

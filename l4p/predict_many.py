@@ -1,8 +1,11 @@
 """Predict many videos with `Trainer.predict`: one output folder per video, restartable.
 
-Each video gets `<out>/<name>/` (see `l4p.export.folder`); a marker file `l4p_done.json`
-is written last, atomically, so a crash never leaves a half-written folder that looks done,
-and a rerun skips exactly the finished videos (unless the requested tasks grew). Videos are
+Each video gets `<out>/<name>/` (see `l4p.export.folder`); every file is written atomically
+and a marker file `l4p_done.json` last (see `l4p.export.run_record`), so a crash never leaves
+a half-written folder that looks done. A rerun skips a folder only when its marker records the
+same source (path, size, mtime) and the same settings (model, checkpoint, mode, tasks,
+queries, max frames, dtype, files to write); otherwise the folder's earlier outputs are
+cleared and the video is redone, with the reason logged. Videos are
 decoded in `DataLoader` workers while the model runs; with several GPUs or nodes, Lightning's
 DDP strategy gives each process its share of the videos (run the `l4p` command itself, or
 under `torchrun` / SLURM `srun` for several nodes). On a CPU it is a plain sequential loop.
@@ -16,29 +19,50 @@ under `torchrun` / SLURM `srun` for several nodes). On a CPU it is a plain seque
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
+import signal
+import sys
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from torch.utils.data import DataLoader, Dataset
 
 from l4p.api import L4PPredictor
 from l4p.data.video import read_video, video_fps
+from l4p.export.run_record import (
+    DONE_MARKER,
+    FAILED_MARKER,
+    clear_outputs,
+    owner,
+    read_marker,
+    stale_reason,
+    write_done_marker,
+    write_failed_marker,
+)
+from l4p.logging_context import per_video_warnings
 from l4p.models.l4p import L4P
 
 logger = logging.getLogger(__name__)
 
-DONE_MARKER = "l4p_done.json"
-FAILED_MARKER = "l4p_failed.txt"
+__all__ = [
+    "DONE_MARKER",
+    "FAILED_MARKER",
+    "PredictOptions",
+    "VideoJob",
+    "plan_jobs",
+    "predict_many",
+    "todo_jobs",
+]
 
 
 @dataclass(frozen=True)
@@ -67,7 +91,9 @@ class PredictOptions:
     overwrite: bool = False
     window_progress: bool = False
     raise_errors: bool = False
-    extra: dict = field(default_factory=dict)  # recorded in the marker
+    settings: dict[str, Any] = field(
+        default_factory=dict
+    )  # see `run_record.run_settings`; a re-run compares it
 
 
 @dataclass
@@ -82,29 +108,62 @@ class VideoResult:
     error: str = ""
 
 
-def is_done(out_dir: str | Path, tasks: Sequence[str] = ()) -> bool:
-    """Whether `out_dir` holds a finished prediction covering `tasks`."""
-    marker = Path(out_dir) / DONE_MARKER
-    if not marker.is_file():
-        return False
-    try:
-        done_tasks = set(json.loads(marker.read_text()).get("tasks", []))
-    except (OSError, ValueError):
-        return False
-    return set(tasks) <= done_tasks
+def todo_jobs(jobs: Sequence[VideoJob], options: PredictOptions) -> tuple[list[VideoJob], list[VideoJob]]:
+    """Split jobs into (to do, done): done means the marker matches this source and settings.
+
+    Logs, for every folder that holds an older result, why it is redone.
+    """
+    todo, done = [], []
+    for job in jobs:
+        reason = (
+            "--overwrite"
+            if options.overwrite
+            else stale_reason(job.out_dir, source=job.video, settings=options.settings)
+        )
+        if reason is None:
+            done.append(job)
+            continue
+        if reason != "not finished" and read_marker(job.out_dir) is not None:
+            logger.info("%s: redoing %s: %s", job.video, job.out_dir, reason)
+        todo.append(job)
+    return todo, done
 
 
 def plan_jobs(videos: Sequence[str | Path], *, out_dir: str | Path) -> list[VideoJob]:
-    """One job per video, folder named by the file stem (made unique with -2, -3, ...)."""
-    jobs, used = [], set()
-    for video in videos:
-        stem = Path(video).stem if Path(video).is_file() else Path(video).name
-        name, k = stem, 2
-        while name in used:
-            name, k = f"{stem}-{k}", k + 1
-        used.add(name)
-        jobs.append(VideoJob(video=str(video), out_dir=str(Path(out_dir) / name)))
-    return jobs
+    """One job per video, in a folder named by its stem, never shared by two sources.
+
+    A folder that already holds (by its markers) the result of another source is not reused:
+    the video gets `<stem>-2`, `<stem>-3`, ... (the first such folder it owns, else the first
+    free one), also when two videos of one run share a stem (`alley.mp4`, `alley.gif`).
+    """
+    out_dir = Path(out_dir)
+    sources = [str(Path(v).resolve()) for v in videos]
+    stems = [Path(v).stem if Path(v).is_file() else Path(v).resolve().name for v in videos]
+
+    def candidates(stem: str) -> Iterator[str]:
+        yield stem
+        k = 2
+        while True:
+            yield f"{stem}-{k}"
+            k += 1
+
+    chosen: dict[int, str] = {}
+    for i, (stem, source) in enumerate(zip(stems, sources)):  # first: folders a video already owns
+        for name in candidates(stem):
+            found = owner(out_dir / name)
+            if found is None and not (out_dir / name).exists():
+                break
+            if found == source and name not in chosen.values():
+                chosen[i] = name
+                break
+    for i, (stem, source) in enumerate(zip(stems, sources)):
+        if i not in chosen:
+            chosen[i] = next(
+                n
+                for n in candidates(stem)
+                if n not in chosen.values() and owner(out_dir / n) in (None, source)
+            )
+    return [VideoJob(video=str(v), out_dir=str(out_dir / chosen[i])) for i, v in enumerate(videos)]
 
 
 class VideoDataset(Dataset):
@@ -123,7 +182,7 @@ class VideoDataset(Dataset):
             item["frames"] = read_video(job.video, max_frames=self.max_frames).frames
             item["fps"] = video_fps(job.video)
         except (OSError, ValueError) as err:
-            item["error"] = f"{type(err).__name__}: {err}"
+            item["error"] = str(err) or type(err).__name__
         return item
 
 
@@ -146,14 +205,14 @@ class VideoPredictionTask(pl.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int = 0) -> VideoResult:
         """Predict and write one video; errors are recorded, not raised (unless asked)."""
         job, opts = VideoJob(batch["video"], batch["out_dir"]), self.options
-        if not opts.overwrite and is_done(job.out_dir, opts.tasks):
-            return VideoResult(job.video, job.out_dir, "skipped")
         start = time.perf_counter()
         try:
+            clear_outputs(job.out_dir)  # earlier runs' files must not outlive this one's
             if batch["error"]:
                 raise ValueError(batch["error"])
             frames, fps = batch["frames"], batch["fps"] or opts.fps
-            result = self._run(job, frames, fps)
+            with per_video_warnings(Path(job.video).name):
+                result = self._run(job, frames, fps)
             result.seconds = time.perf_counter() - start
             return result
         except Exception as err:  # a failed video must not stop the others
@@ -161,8 +220,8 @@ class VideoPredictionTask(pl.LightningModule):
                 raise
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
             Path(job.out_dir).mkdir(parents=True, exist_ok=True)
-            (Path(job.out_dir) / FAILED_MARKER).write_text(traceback.format_exc())
-            logger.info("%s failed: %s", job.video, message)
+            write_failed_marker(job.out_dir, source=job.video, details=traceback.format_exc())
+            logger.debug("%s failed: %s", job.video, message)  # the caller reports it once
             return VideoResult(job.video, job.out_dir, "failed", time.perf_counter() - start, error=message)
 
     def _run(self, job: VideoJob, frames: np.ndarray, fps: float | None) -> VideoResult:
@@ -170,8 +229,6 @@ class VideoPredictionTask(pl.LightningModule):
 
         opts = self.options
         out_dir = Path(job.out_dir)
-        (out_dir / DONE_MARKER).unlink(missing_ok=True)
-        (out_dir / FAILED_MARKER).unlink(missing_ok=True)
         predictor = L4PPredictor(self.model, device=self.device, dtype=opts.dtype, mode=opts.mode)
         tic = time.perf_counter()
         pred = predictor.predict(
@@ -182,20 +239,17 @@ class VideoPredictionTask(pl.LightningModule):
             out_dir, frames=frames, pred=pred, fps=fps or opts.fps, source=job.video, visualize=opts.visualize,
             png16=opts.png16, export=opts.export_3d, suffix=opts.suffix,
         )  # fmt: skip
-        marker = {
+        info = {
             "video": job.video, "tasks": list(opts.tasks), "frames": int(frames.shape[0]),
             "height": int(frames.shape[1]), "width": int(frames.shape[2]), "fps": fps,
             "model_seconds": round(model_seconds, 3), "rank": self.global_rank,
-            "files": sorted(str(p.relative_to(out_dir)) for p in files), **opts.extra,
         }  # fmt: skip
-        tmp = out_dir / f".{DONE_MARKER}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(marker, indent=1))
-        os.replace(tmp, out_dir / DONE_MARKER)
+        write_done_marker(out_dir, source=job.video, settings=opts.settings, files=files, info=info)
         return VideoResult(job.video, job.out_dir, "done", frames=int(frames.shape[0]))
 
 
 def predict_many(
-    model: L4P,
+    model: L4P | Callable[[], L4P],
     jobs: Sequence[VideoJob],
     *,
     options: PredictOptions,
@@ -208,7 +262,8 @@ def predict_many(
     """Run every job through `Trainer.predict` and return this process's results.
 
     Args:
-        model: The network (moved to each process's device by Lightning).
+        model: The network (moved to each process's device by Lightning), or a function
+            building it, called only when some video is not done yet.
         jobs: Videos and their output folders; finished ones are skipped before decoding.
         options: Tasks, queries and what to write.
         accelerator: "cpu", "gpu"/"cuda" or "auto".
@@ -221,12 +276,14 @@ def predict_many(
     Returns:
         One `VideoResult` per job this process handled, skipped ones included.
     """
-    todo = [j for j in jobs if options.overwrite or not is_done(j.out_dir, options.tasks)]
-    results = [VideoResult(j.video, j.out_dir, "skipped") for j in jobs if j not in todo]
+    todo, done = todo_jobs(jobs, options)
+    results = [VideoResult(j.video, j.out_dir, "skipped") for j in done]
     for r in results:
         logger.info("%s: already done in %s, skipped", r.video, r.out_dir)
     if not todo:
         return results
+    if not isinstance(model, L4P):
+        model = model()
     accelerator = "gpu" if accelerator == "cuda" else accelerator
     loader = DataLoader(
         VideoDataset(todo, max_frames=options.max_frames), batch_size=1, shuffle=False, num_workers=num_workers,
@@ -236,11 +293,9 @@ def predict_many(
         trainer = pl.Trainer(
             accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="auto",
             logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
-            inference_mode=True, precision="32-true",
+            inference_mode=True, precision="32-true", callbacks=[_StderrProgressBar()] if progress else None,
         )  # fmt: skip
-        out = trainer.predict(
-            VideoPredictionTask(model, options), dataloaders=loader, return_predictions=True
-        )
+        out = _predict_interruptible(trainer, VideoPredictionTask(model, options), loader)
     if trainer.world_size == 1:
         return results + [r for r in (out or []) if isinstance(r, VideoResult)]
     if trainer.global_rank != 0:
@@ -251,8 +306,8 @@ def predict_many(
 def result_from_disk(job: VideoJob) -> VideoResult:
     """A job's result read back from its folder (how rank 0 reports the videos of every process)."""
     folder = Path(job.out_dir)
-    if (folder / DONE_MARKER).is_file():
-        marker = json.loads((folder / DONE_MARKER).read_text())
+    marker = read_marker(folder)
+    if marker is not None:
         return VideoResult(
             job.video, job.out_dir, "done", marker.get("model_seconds", 0.0), marker.get("frames", 0)
         )
@@ -261,6 +316,27 @@ def result_from_disk(job: VideoJob) -> VideoResult:
         lines = (folder / FAILED_MARKER).read_text().strip().splitlines()
         error = lines[-1] if lines else error
     return VideoResult(job.video, job.out_dir, "failed", error=error)
+
+
+def _predict_interruptible(trainer: pl.Trainer, task: pl.LightningModule, loader: DataLoader) -> list | None:
+    """`trainer.predict`, with Ctrl-C raised as KeyboardInterrupt (Lightning turns it into exit 1)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        return trainer.predict(task, dataloaders=loader, return_predictions=True)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after an interrupt
+
+
+class _StderrProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, on stderr (stdout carries only the results)."""
+
+    def init_predict_tqdm(self) -> Tqdm:  # noqa: D102
+        return Tqdm(desc=self.predict_description, position=2 * self.process_position, disable=self.is_disabled,
+                    leave=True, dynamic_ncols=True, file=sys.stderr, smoothing=0, bar_format=self.BAR_FORMAT)  # fmt: skip
 
 
 @contextlib.contextmanager

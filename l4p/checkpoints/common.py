@@ -38,6 +38,14 @@ class StateDictMismatchError(RuntimeError):
         super().__init__("\n".join(lines))
 
 
+class NotACheckpointError(ValueError):
+    """A file that is not an L4P/VideoMAE checkpoint (corrupt, truncated, or something else)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path} is not an L4P/VideoMAE checkpoint ({reason})")
+
+
 def _short(items: Sequence[str], limit: int = 20) -> str:
     head = ", ".join(items[:limit])
     more = f", ... (+{len(items) - limit} more; all on the exception's attributes)"

@@ -15,13 +15,15 @@ from pathlib import Path
 import torch
 
 from l4p.build import ALL_TASKS, build_model
-from l4p.checkpoints.common import load_state_dict_strict
+from l4p.checkpoints.common import NotACheckpointError, load_state_dict_strict
 from l4p.checkpoints.released import convert_released_l4p, is_released_l4p, released_tasks
 from l4p.checkpoints.videomae import read_state_dict
+from l4p.export.atomic import atomic_path, write_text_atomic
 from l4p.models.l4p import L4P
 
 logger = logging.getLogger(__name__)
 CONFIG_NAME, WEIGHTS_NAME = "config.json", "model.safetensors"
+_OWN_PREFIXES = ("encoder.", "heads.", "tracker.")
 
 
 def save_pretrained(model: L4P, directory: str | Path) -> Path:
@@ -33,11 +35,10 @@ def save_pretrained(model: L4P, directory: str | Path) -> Path:
     config = getattr(model, "build_config", None)
     if not config:
         raise ValueError("model has no build config; build it with l4p.build_model(name, ...)")
-    (directory / CONFIG_NAME).write_text(json.dumps({**config, "format": "l4p"}, indent=1))
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(
-        tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt", "l4p_variant": config["name"]}
-    )
+    with atomic_path(directory / WEIGHTS_NAME) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "l4p_variant": config["name"]})
+    write_text_atomic(directory / CONFIG_NAME, json.dumps({**config, "format": "l4p"}, indent=1))
     return directory
 
 
@@ -85,6 +86,10 @@ def build_and_load(
     raw = read_state_dict(checkpoint)
     if is_released_l4p(raw):
         available, sd = released_tasks(raw), convert_released_l4p(raw)
+    elif not any(k.startswith(_OWN_PREFIXES) for k in raw):
+        raise NotACheckpointError(
+            checkpoint, f"none of its {len(raw)} tensors has an L4P name, e.g. {next(iter(raw))!r}"
+        )
     else:
         available, sd = own_tasks(raw), raw
     tasks = tuple(tasks or available)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Literal
 
 import torch
 
-from l4p.checkpoints.common import load_state_dict_strict, rename_keys
+from l4p.checkpoints.common import NotACheckpointError, load_state_dict_strict, rename_keys
 from l4p.models.videomae import VideoMAEEncoder
 
 logger = logging.getLogger(__name__)
@@ -151,12 +152,52 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         path = found
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise NotACheckpointError(path, "the file is empty")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
-    obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    return unwrap_state_dict(obj)
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise NotACheckpointError(path, f"unreadable safetensors file: {_first_line(err)}") from err
+    obj = _torch_load(path)
+    if not isinstance(obj, Mapping):
+        raise NotACheckpointError(path, f"it holds a {type(obj).__name__}, not a dict of tensors")
+    sd = unwrap_state_dict(obj)
+    if not sd:
+        raise NotACheckpointError(path, "it holds no tensors")
+    return sd
+
+
+def _torch_load(path: Path) -> object:
+    """`torch.load` of plain tensors only; every failure becomes a `NotACheckpointError`.
+
+    Never suggests `weights_only=False`: a file we cannot read safely is not loaded at all.
+    """
+    try:
+        try:
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            return torch.load(str(path), map_location="cpu", weights_only=True)  # legacy (non-zip) file
+    except pickle.UnpicklingError as err:
+        reason = (
+            "it stores Python objects besides tensors, which are not loaded for safety"
+            if "weights_only" in str(err).lower() or "weights only" in str(err).lower()
+            else "not a PyTorch file, or truncated"
+        )
+        raise NotACheckpointError(path, reason) from err
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        raise NotACheckpointError(
+            path, f"not a PyTorch file, or truncated: {_first_line(err)[:120]}"
+        ) from err
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 def detect_encoder_format(state_dict: Mapping[str, torch.Tensor]) -> EncoderFormat:

@@ -8,7 +8,9 @@ height or width loses its last row or column in mp4 files (gifs keep every pixel
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v", ".gif")
+
+
+class FrameSizeError(ValueError):
+    """The frames of a folder do not all have the same size."""
 
 
 @dataclass
@@ -65,6 +71,8 @@ def iter_frames(path: str | Path, *, chunk: int = 64, max_frames: int | None = N
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"video {path} does not exist")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"video {path}: the file is empty (0 bytes)")
     buffer: list[np.ndarray] = []
     count = 0
     try:
@@ -77,7 +85,7 @@ def iter_frames(path: str | Path, *, chunk: int = 64, max_frames: int | None = N
             if max_frames is not None and count >= max_frames:
                 break
     except (OSError, ValueError, RuntimeError) as err:
-        if isinstance(err, FileNotFoundError):
+        if isinstance(err, (FileNotFoundError, FrameSizeError)):
             raise
         raise ValueError(
             f"could not decode {path} as a video ({err}); pass an mp4, gif or a folder of frames"
@@ -93,8 +101,18 @@ def _frames(path: Path) -> Iterator[np.ndarray]:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
         if not files:
             raise ValueError(f"folder {path} has no frames ({', '.join(FRAME_SUFFIXES)})")
+        first = None
         for file in files:
-            yield iio.imread(file)
+            frame = iio.imread(file)
+            if first is None:
+                first = (file.name, frame.shape[:2])
+            elif frame.shape[:2] != first[1]:
+                (h0, w0), (h, w) = first[1], frame.shape[:2]
+                raise FrameSizeError(
+                    f"frame {path / file.name} is {w}x{h} but {first[0]} is {w0}x{h0}; "
+                    "all frames of a folder must have one size"
+                )
+            yield frame
     elif path.suffix.lower() == ".gif":
         yield from iio.imiter(path)
     else:
@@ -105,8 +123,20 @@ def _frames(path: Path) -> Iterator[np.ndarray]:
                 raise ValueError("no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                yield frame.to_ndarray(format="rgb24")
+            declared, decoded = int(stream.frames or 0), 0
+            try:
+                for frame in container.decode(stream):
+                    decoded += 1
+                    yield frame.to_ndarray(format="rgb24")
+            except (OSError, ValueError) as err:  # a damaged tail: keep the frames decoded so far
+                if decoded == 0:
+                    raise
+                logger.debug("decoding %s stopped after %d frames: %s", path, decoded, err)
+            if declared and decoded < declared:
+                logger.warning(
+                    "%s declares %d frames but only %d could be decoded (truncated or damaged file?); "
+                    "using the %d decoded frames", path, declared, decoded, decoded,
+                )  # fmt: skip
 
 
 def video_fps(path: str | Path) -> float | None:
@@ -149,6 +179,10 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
 class VideoWriter:
     """Append frames to an mp4 (H.264 via PyAV) or gif (by suffix); use as a context manager.
 
+    Frames go to a hidden temporary file beside `path`, renamed to `path` by `close()`, so
+    an interrupted run never leaves a truncated video under the final name; `abort()` (or
+    leaving the `with` block by an exception) removes the temporary file instead.
+
     Args:
         path: Output file; its folder is created.
         fps: Frame rate (fractional rates such as 29.97 are kept in mp4 files).
@@ -157,8 +191,11 @@ class VideoWriter:
     def __init__(self, path: str | Path, *, fps: float = 10.0) -> None:
         if not fps or fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        from l4p.export.atomic import temp_name
+
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = temp_name(self.path)
         self.fps = float(fps)
         self.count = 0
         self._gif = self.path.suffix.lower() == ".gif"
@@ -181,7 +218,7 @@ class VideoWriter:
         h, w = frames.shape[1] - frames.shape[1] % 2, frames.shape[2] - frames.shape[2] % 2
         if self._stream is None:
             rate = Fraction(self.fps).limit_denominator(1001)
-            self._container = av.open(str(self.path), mode="w")
+            self._container = av.open(str(self._tmp), mode="w")
             self._stream = self._container.add_stream("libx264", rate=rate)
             self._stream.width, self._stream.height = w, h
             self._stream.pix_fmt = "yuv420p"
@@ -197,16 +234,30 @@ class VideoWriter:
             self.count += 1
 
     def close(self) -> None:
-        """Flush and close the file (a writer that got no frames writes nothing)."""
-        if self._gif and self._gif_frames:
-            import imageio.v3 as iio
+        """Flush, close and move the file into place (a writer that got no frames writes nothing)."""
+        try:
+            if self._gif and self._gif_frames:
+                import imageio.v3 as iio
 
-            iio.imwrite(self.path, np.stack(self._gif_frames), duration=1000.0 / self.fps, loop=0)
-            self._gif_frames = []
+                iio.imwrite(self._tmp, np.stack(self._gif_frames), duration=1000.0 / self.fps, loop=0)
+                self._gif_frames = []
+            if self._container is not None:
+                self._container.mux(self._stream.encode())
+                self._container.close()
+                self._container = None
+            if self._tmp.exists():
+                os.replace(self._tmp, self.path)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop what was written so far: the final file is left as it was."""
+        self._gif_frames = []
         if self._container is not None:
-            self._container.mux(self._stream.encode())
-            self._container.close()
+            with contextlib.suppress(Exception):
+                self._container.close()
             self._container = None
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l4p.export.atomic import write_text_atomic
 from l4p.export.ply import write_ply
 
 # Triangles of a frustum with the apex at vertex 0 and image corners 1..4 (clockwise on screen).
@@ -98,10 +99,7 @@ def write_poses_json(
         "fps": fps,
         "frames": frames,
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1))
-    return path
+    return write_text_atomic(path, json.dumps(doc, indent=1))
 
 
 def write_tum_trajectory(path: str | Path, *, extrinsics: np.ndarray, fps: float | None = None) -> Path:
@@ -115,10 +113,7 @@ def write_tum_trajectory(path: str | Path, *, extrinsics: np.ndarray, fps: float
         q = rotation_to_quaternion(c2w[:3, :3])
         stamp = i / fps if fps else float(i)
         lines.append(" ".join(f"{v:.9g}" for v in (stamp, *c2w[:3, 3], *q)))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def rotation_to_quaternion(rotation: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from l4p.export.atomic import atomic_path, save_npz_atomic, write_text_atomic
 from l4p.export.scene import export_3d
 from l4p.outputs import Prediction
 
@@ -39,9 +40,12 @@ def write_depth_png16(out_dir: str | Path, depth: np.ndarray) -> Path:
     scale = top / 65535.0
     for t, frame in enumerate(depth):
         value = np.where(valid[t], np.round(np.nan_to_num(frame) / scale), 0)
-        cv2.imwrite(str(out_dir / f"frame_{t:05d}.png"), np.clip(value, 0, 65535).astype(np.uint16))
-    (out_dir / "scale.json").write_text(
-        json.dumps({"scale": scale, "meaning": "depth = png_value * scale; 0 = invalid"})
+        with atomic_path(out_dir / f"frame_{t:05d}.png") as tmp:
+            if not cv2.imwrite(str(tmp), np.clip(value, 0, 65535).astype(np.uint16)):
+                raise OSError(f"could not write {tmp}")
+    write_text_atomic(
+        out_dir / "scale.json",
+        json.dumps({"scale": scale, "meaning": "depth = png_value * scale; 0 = invalid"}),
     )
     return out_dir
 
@@ -79,9 +83,9 @@ def write_prediction_folder(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / "prediction.npz"]
-    np.savez_compressed(
-        written[0], depth_kind=np.array(pred.depth_kind), fps=np.array(fps or 0.0, np.float32),
-        source=np.array(source), **pred.to_numpy(),
+    save_npz_atomic(
+        written[0], {"depth_kind": np.array(pred.depth_kind), "fps": np.array(fps or 0.0, np.float32),
+                     "source": np.array(source), **pred.to_numpy()},
     )  # fmt: skip
     if visualize:
         written += visualize_prediction(frames, pred, out_dir, fps=fps or 10.0, suffix=suffix).values()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from l4p.export.atomic import atomic_path
+
 
 def write_ply(
     path: str | Path,
@@ -56,8 +58,7 @@ def write_ply(
     header.append("end_header")
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(("\n".join(header) + "\n").encode("ascii"))
         fields = [("xyz", "<f4", (3,))] + ([("rgb", "u1", (3,))] if colors is not None else [])
         table = np.empty(n, dtype=np.dtype(fields))

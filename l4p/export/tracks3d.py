@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from l4p.export.atomic import save_npz_atomic
 from l4p.outputs import Prediction
 
 
@@ -75,7 +76,4 @@ def save_tracks_npz(
 ) -> Path:
     """Write the 3D tracks of one video as a compressed npz (keys in the module docstring)."""
     fields = tracks_npz_fields(pred, frames=frames if include_video else None, fps=fps)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **fields)
-    return path
+    return save_npz_atomic(path, fields)

@@ -76,6 +76,7 @@ def visualize_prediction(
     columns = min(len(panels), 3)
     scale = min(1.0, MOSAIC_MAX_WIDTH / (columns * w))
     size = (max(2, int(w * scale) // 2 * 2), max(2, int(h * scale) // 2 * 2))
+    ok = False
     try:
         for s in range(0, t, chunk):
             e = min(t, s + chunk)
@@ -86,9 +87,13 @@ def visualize_prediction(
             if "mosaic" in writers:
                 tiles = [_resize(v, size) for v in rendered.values()]
                 writers["mosaic"].write(mosaic(tiles, labels=list(rendered), columns=columns))
+        ok = True
     finally:
-        for writer in writers.values():
-            writer.close()
+        for writer in writers.values():  # never a half-written video under the final name
+            if ok:
+                writer.close()
+            else:
+                writer.abort()
     return {name: writer.path for name, writer in writers.items()}
 
 
