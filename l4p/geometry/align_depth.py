@@ -29,6 +29,8 @@ from typing import Literal
 import torch
 from einops import rearrange
 
+from l4p.geometry.precision import full_precision
+
 logger = logging.getLogger(__name__)
 
 _MAD_TO_SIGMA = 1.4826  # MAD of a unit Gaussian, inverted
@@ -99,6 +101,7 @@ def _robust_weights(
     return torch.where(valid_bm, w_bm, torch.zeros_like(w_bm))
 
 
+@full_precision
 def fit_inverse_depth_affine(
     pred_depth: torch.Tensor,
     target_depth: torch.Tensor,
@@ -163,6 +166,7 @@ def fit_inverse_depth_affine(
     return sol_b2[:, 0], sol_b2[:, 1]
 
 
+@full_precision
 def apply_inverse_depth_affine(depth: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Apply a fitted inverse-depth affine map: ``safe_inv(scale · safe_inv(depth) + shift)``.
 

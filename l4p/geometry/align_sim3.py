@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from l4p.geometry.precision import full_precision
+
 
 @dataclass(frozen=True)
 class Sim3Result:
@@ -67,6 +69,7 @@ def masked_quantile(values_bn: torch.Tensor, *, q: float, mask_bn: torch.Tensor)
     return torch.where(count_b > 0, out, torch.full_like(out, float("nan")))
 
 
+@full_precision
 def umeyama(
     src_bn3: torch.Tensor, dst_bn3: torch.Tensor, weights_bn: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -118,6 +121,7 @@ def umeyama(
     return scale_b, rot_b33, trans_b3, ok_b
 
 
+@full_precision
 def apply_sim3_to_points(points: torch.Tensor, sim3: Sim3Result) -> torch.Tensor:
     """Map points by ``x ↦ s · R · x + t``.
 
@@ -136,6 +140,7 @@ def apply_sim3_to_points(points: torch.Tensor, sim3: Sim3Result) -> torch.Tensor
     )
 
 
+@full_precision
 def apply_sim3_to_poses(cam_to_world_bt44: torch.Tensor, sim3: Sim3Result) -> torch.Tensor:
     """Move camera-to-world poses into the frame of ``sim3``'s destination.
 
@@ -157,6 +162,7 @@ def apply_sim3_to_poses(cam_to_world_bt44: torch.Tensor, sim3: Sim3Result) -> to
     return out
 
 
+@full_precision
 def apply_sim3_to_depth(depth: torch.Tensor, sim3: Sim3Result) -> torch.Tensor:
     """Scale depth maps with the similarity: ``depth ← s · depth`` (rotation/translation do not act).
 

@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 
 from l4p.geometry.align_sim3 import Sim3Result, masked_quantile, umeyama
+from l4p.geometry.precision import full_precision
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def _identity(batch: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return like.new_ones(batch), eye, like.new_zeros(batch, 3)
 
 
+@full_precision
 def fit_sim3(
     src_bn3: torch.Tensor,
     dst_bn3: torch.Tensor,

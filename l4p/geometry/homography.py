@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from einops import einsum, rearrange
 
+from l4p.geometry.precision import full_precision
+
 _MAD_TO_SIGMA = 1.4826
 _CAUCHY_K = 2.385  # Cauchy tuning constant (residuals in units of sigma)
 
@@ -65,6 +67,7 @@ def _weighted_dlt(src_bn3: torch.Tensor, dst_bn3: torch.Tensor, weights_bn: torc
     return h / h.flatten(1).norm(dim=-1)[:, None, None]
 
 
+@full_precision
 def transfer_error(h_b33: torch.Tensor, src_bn3: torch.Tensor, dst_bn3: torch.Tensor) -> torch.Tensor:
     """Sine of the angle between `dst` and `H src`, per correspondence `(B, N)` (sign-agnostic)."""
     mapped = einsum(h_b33, src_bn3, "b i j, b n j -> b n i")
@@ -73,6 +76,7 @@ def transfer_error(h_b33: torch.Tensor, src_bn3: torch.Tensor, dst_bn3: torch.Te
     return torch.linalg.cross(target, mapped, dim=-1).norm(dim=-1)
 
 
+@full_precision
 def fit_homography_dlt(
     src_bn3: torch.Tensor,
     dst_bn3: torch.Tensor,
@@ -109,6 +113,7 @@ def fit_homography_dlt(
     return h
 
 
+@full_precision
 def rq3x3(m_b33: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """RQ decomposition `M = K Q` with `K` upper-triangular with non-negative diagonal, `Q` orthogonal.
 

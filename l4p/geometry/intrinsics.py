@@ -16,6 +16,7 @@ import torch
 from einops import rearrange
 
 from l4p.geometry.homography import fit_homography_dlt, rq3x3
+from l4p.geometry.precision import full_precision
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,13 @@ def _released_one(directions_n3: np.ndarray, grid_n3: np.ndarray) -> np.ndarray:
     """Released recipe for one frame: RANSAC homography on the z = 1 plane, then RQ."""
     import cv2
 
+    # The release tests |z| of the vectors exactly as it holds them: the unit reference rays
+    # normalise((i, j, 1)) and the RAW predicted directions (before any normalisation), so a
+    # short prediction with raw |z| <= 1e-4 is dropped even when its unit |z| is larger.
     ref = grid_n3 / np.linalg.norm(grid_n3, axis=-1, keepdims=True)
-    pred = directions_n3 / np.linalg.norm(directions_n3, axis=-1, keepdims=True)
-    keep = (np.abs(ref[:, 2]) > _Z_EPS) & (np.abs(pred[:, 2]) > _Z_EPS)
+    keep = (np.abs(ref[:, 2]) > _Z_EPS) & (np.abs(directions_n3[:, 2]) > _Z_EPS)
     ref_xy = ref[keep, :2] / ref[keep, 2:]
-    pred_xy = pred[keep, :2] / pred[keep, 2:]
+    pred_xy = directions_n3[keep, :2] / directions_n3[keep, 2:]
     a, _ = cv2.findHomography(ref_xy, pred_xy, cv2.RANSAC, _RANSAC_THRESHOLD)
     if a is None:
         raise RuntimeError(f"cv2.findHomography found no homography ({int(keep.sum())} usable rays)")
@@ -53,6 +56,7 @@ def _released_one(directions_n3: np.ndarray, grid_n3: np.ndarray) -> np.ndarray:
     return k / k[2, 2]
 
 
+@full_precision
 def intrinsics_from_rays(
     directions_b3hw: torch.Tensor,
     *,
@@ -65,8 +69,9 @@ def intrinsics_from_rays(
     With `H = K R` (world-to-camera rotation `R`), every ray satisfies
     `(i, j, 1) ~ H d_ij`; `H` is fitted and split by an RQ decomposition.
 
-    * `"released"` reproduces the released model exactly (parity): rays are unit-normalised,
-      those with `|z| <= 1e-4` dropped, both sets projected to the z = 1 plane,
+    * `"released"` reproduces the released model exactly (parity): rays whose *raw* predicted
+      direction has `|z| <= 1e-4` are dropped (the test is on the unnormalised vector; the
+      reference rays are unit `(i, j, 1)`), both sets projected to the z = 1 plane,
       `A = cv2.findHomography(grid, pred, cv2.RANSAC, 0.2)` (OpenCV seeds its RANSAC, so
       this is deterministic), `A <- -A` if `det(A) < 0`, `K, _ = cv2.RQDecomp3x3(A^-1)`,
       `K <- K / K[2, 2]`. CPU and numpy, one frame at a time; `weights_bhw` and
@@ -110,6 +115,7 @@ def _grid_to_pixel_matrix(patch: int | tuple[int, int], like: torch.Tensor) -> t
     return like.new_tensor([[pw, 0.0, (pw - 1) / 2], [0.0, ph, (ph - 1) / 2], [0.0, 0.0, 1.0]])
 
 
+@full_precision
 def grid_to_pixels(k_grid: torch.Tensor, patch: int | tuple[int, int] = 14) -> torch.Tensor:
     """Convert intrinsics from patch-grid units to image pixels.
 
@@ -126,6 +132,7 @@ def grid_to_pixels(k_grid: torch.Tensor, patch: int | tuple[int, int] = 14) -> t
     return _grid_to_pixel_matrix(patch, k_grid) @ k_grid
 
 
+@full_precision
 def pixels_to_grid(k_pixels: torch.Tensor, patch: int | tuple[int, int] = 14) -> torch.Tensor:
     """Inverse of `grid_to_pixels`: `f = f_px / p`, `c = (c_px + 0.5) / p - 0.5`.
 

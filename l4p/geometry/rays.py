@@ -15,6 +15,7 @@ import torch
 from einops import einsum, rearrange
 
 from l4p.geometry.intrinsics import IntrinsicsMethod, intrinsics_from_rays, pixel_grid
+from l4p.geometry.precision import full_precision
 
 
 class CamerasFromRays(NamedTuple):
@@ -31,6 +32,7 @@ class CamerasFromRays(NamedTuple):
     intrinsics_grid: torch.Tensor
 
 
+@full_precision
 def line_points(directions: torch.Tensor, moments: torch.Tensor) -> torch.Tensor:
     """`p = d x (m / |d|)` per ray, `(..., 3)` (the released formula).
 
@@ -41,6 +43,7 @@ def line_points(directions: torch.Tensor, moments: torch.Tensor) -> torch.Tensor
     return torch.linalg.cross(directions, moments / directions.norm(dim=-1, keepdim=True), dim=-1)
 
 
+@full_precision
 def nearest_point_to_lines(directions: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Least-squares point nearest to a set of lines, via batched normal equations.
 
@@ -61,6 +64,7 @@ def nearest_point_to_lines(directions: torch.Tensor, points: torch.Tensor) -> to
     return torch.linalg.solve(lhs, rhs)
 
 
+@full_precision
 def kabsch_rotation(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Rotation `R` (det +1) minimising `sum_i |target_i - R source_i|^2`, batched.
 
@@ -93,6 +97,7 @@ def _homogeneous(rot: torch.Tensor, trans: torch.Tensor) -> torch.Tensor:
     return torch.cat([top, bottom], dim=-2)
 
 
+@full_precision
 def rays_to_cameras(
     rays_b6thw: torch.Tensor,
     *,
@@ -140,6 +145,7 @@ def rays_to_cameras(
     return CamerasFromRays(world_to_camera, camera_to_world, k_grid)
 
 
+@full_precision
 def cameras_to_rays(
     intrinsics_grid: torch.Tensor, camera_to_world_bt44: torch.Tensor, grid_hw: tuple[int, int]
 ) -> torch.Tensor:
