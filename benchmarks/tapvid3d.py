@@ -59,6 +59,8 @@ from benchmarks.common import (  # noqa: E402
     setup_logging,
     write_summary,
 )
+from l4p.bench.tracking3d import model_inputs  # noqa: E402
+from l4p.bench.tracking3d import predict_tracks as bench_predict_tracks  # noqa: E402
 from l4p.data.readers import (  # noqa: E402
     TapVid3DSample,
     load_tapvid3d_npz,
@@ -71,6 +73,7 @@ from l4p.metrics.tapvid3d_eval import zero_metrics  # noqa: E402
 logger = logging.getLogger("benchmarks.tapvid3d")
 
 SUBSETS = ("adt", "pstudio", "drivetrack")
+__all__ = ["main", "model_inputs", "predict_tracks", "read_file_list", "run", "select_files"]
 OFFICIAL_COUNTS = {
     "minival": {"adt": 50, "pstudio": 50, "drivetrack": 50},
     "full_eval": {"adt": 1906, "pstudio": 106, "drivetrack": 2407},
@@ -141,40 +144,13 @@ def select_files(
     return names[:max_videos] if max_videos is not None else names
 
 
-def model_inputs(sample: TapVid3DSample, pixel_offset: float) -> tuple[np.ndarray, np.ndarray]:
-    """Queries (N, 3) as (t, x, y) and K (3, 3) in l4p's pixel convention (integer = centre)."""
-    height, width = sample.image_size()
-    queries = np.array(sample.queries_txy, dtype=np.float64)
-    queries[:, 0] = np.clip(np.round(queries[:, 0]), 0, sample.num_frames - 1)
-    queries[:, 1:] -= pixel_offset
-    outside = (queries[:, 1] < -0.5) | (queries[:, 1] > width - 0.5)
-    outside |= (queries[:, 2] < -0.5) | (queries[:, 2] > height - 0.5)
-    if outside.any():
-        logger.warning("%d queries lie outside the image and are clamped to its border", int(outside.sum()))
-        queries[:, 1] = np.clip(queries[:, 1], -0.5, width - 0.5)
-        queries[:, 2] = np.clip(queries[:, 2], -0.5, height - 0.5)
-    k = sample.intrinsics_matrix()
-    k[:2, 2] -= pixel_offset
-    return queries.astype(np.float32), k.astype(np.float32)
-
-
 def predict_tracks(predictor, sample: TapVid3DSample, *, pixel_offset: float, direction: str):
     """Run the model on one video; returns ``tracks_XYZ`` (T, N, 3) and ``visibility`` (T, N)."""
-    import torch
-
-    queries, k = model_inputs(sample, pixel_offset)
-    pred = predictor.predict(
-        sample.decode_frames(),
-        tasks=("tracks",),
-        queries=torch.from_numpy(queries),
-        intrinsics=torch.from_numpy(k),
-        direction=direction,
-    )
+    pred = bench_predict_tracks(predictor, sample, pixel_offset=pixel_offset, direction=direction)
     tracks = pred.tracks_3d[0].double().numpy()
-    visibility = pred.visibility[0].numpy().astype(bool)
     if not np.isfinite(tracks).all():
         logger.warning("%d non-finite predicted coordinates", int((~np.isfinite(tracks)).sum()))
-    return tracks, visibility
+    return tracks, pred.visibility[0].numpy().astype(bool)
 
 
 def _file_stamp(path: Path) -> list[int] | None:
