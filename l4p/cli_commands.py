@@ -276,7 +276,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
              f"in {time.perf_counter() - tic:.1f} s")  # fmt: skip
     for r in results:
         if r.status == "failed":
-            sys.stderr.write(f"l4p: error: {r.video}: {r.error}\n")
+            named = r.error if r.video in r.error else f"{r.video}: {r.error}"  # the video once
+            sys.stderr.write(f"l4p: error: {named}\n")
     return 1 if counts["failed"] else 0
 
 

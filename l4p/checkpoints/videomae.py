@@ -11,6 +11,7 @@ import json
 import logging
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -161,7 +162,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as err:
-            raise NotACheckpointError(path, f"unreadable safetensors file: {_first_line(err)}") from err
+            detail = _first_line(err).replace("Error while deserializing header: ", "").lower()
+            raise NotACheckpointError(path, f"not a valid safetensors file: {detail}") from err
     obj = _torch_load(path)
     if not isinstance(obj, Mapping):
         raise NotACheckpointError(path, f"it holds a {type(obj).__name__}, not a dict of tensors")
@@ -176,6 +178,10 @@ def _torch_load(path: Path) -> object:
 
     Never suggests `weights_only=False`: a file we cannot read safely is not loaded at all.
     """
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not zipfile.is_zipfile(path) and head != b"\x80\x02":  # torch.save: a zip, or a protocol-2 pickle
+        raise NotACheckpointError(path, "not a PyTorch file: neither its zip archive nor its pickle format")
     try:
         try:
             return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
@@ -184,15 +190,16 @@ def _torch_load(path: Path) -> object:
                 raise
             return torch.load(str(path), map_location="cpu", weights_only=True)  # legacy (non-zip) file
     except pickle.UnpicklingError as err:
+        objects = "can still be loaded" in str(err) or "Unsupported global" in str(err)
         reason = (
             "it stores Python objects besides tensors, which are not loaded for safety"
-            if "weights_only" in str(err).lower() or "weights only" in str(err).lower()
-            else "not a PyTorch file, or truncated"
+            if objects
+            else "a corrupt or truncated PyTorch file"
         )
         raise NotACheckpointError(path, reason) from err
     except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise NotACheckpointError(
-            path, f"not a PyTorch file, or truncated: {_first_line(err)[:120]}"
+            path, f"a corrupt or truncated PyTorch file: {_first_line(err)[:120]}"
         ) from err
 
 

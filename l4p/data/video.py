@@ -87,8 +87,9 @@ def iter_frames(path: str | Path, *, chunk: int = 64, max_frames: int | None = N
     except (OSError, ValueError, RuntimeError) as err:
         if isinstance(err, (FileNotFoundError, FrameSizeError)):
             raise
+        reason = getattr(err, "strerror", None) or str(err)  # PyAV's str() repeats the path
         raise ValueError(
-            f"could not decode {path} as a video ({err}); pass an mp4, gif or a folder of frames"
+            f"could not decode {path} as a video ({reason}); pass an mp4, gif or a folder of frames"
         ) from err
     if buffer:
         yield np.stack(buffer)
