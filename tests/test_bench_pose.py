@@ -26,7 +26,7 @@ def _trajectory(n: int) -> np.ndarray:
     return c2w
 
 
-def _camera_oracle(c2w_by_call: list[np.ndarray], *, world=np.eye(4), scale=1.0, spin=0.0):
+def _camera_oracle(c2w_by_call: list[np.ndarray], *, world=None, scale=1.0, spin=0.0):
     """Returns world-to-camera of the given trajectories, in a similarity-moved world, each camera
     also turned by ``spin * k`` about its own z axis."""
 
@@ -34,7 +34,7 @@ def _camera_oracle(c2w_by_call: list[np.ndarray], *, world=np.eye(4), scale=1.0,
         c2w = c2w_by_call.pop(0).copy()
         assert len(video) == len(c2w)
         c2w[:, :3, 3] *= scale
-        c2w = world @ c2w
+        c2w = (np.eye(4) if world is None else world) @ c2w
         for k in range(len(c2w)):
             c2w[k, :3, :3] = c2w[k, :3, :3] @ _rz(spin * k)
         return Prediction(extrinsics=torch.from_numpy(np.linalg.inv(c2w)).float()[None])
