@@ -191,3 +191,17 @@ def test_depth_png16_roundtrip(tmp_path):
     assert back.dtype == np.uint16 and back[1, 2, 3] == 0
     valid = np.isfinite(depth)
     np.testing.assert_allclose(back[valid] * scale, depth[valid], atol=scale)
+
+
+def test_export_3d_without_cameras_says_so(tmp_path, caplog):
+    import logging
+
+    import torch
+
+    from l4p.export import export_3d
+    from l4p.outputs import Prediction
+
+    pred = Prediction(depth=torch.ones(1, 2, 8, 8), tracks=torch.zeros(1, 2, 1, 2))
+    with caplog.at_level(logging.WARNING):
+        written = export_3d(tmp_path, frames=np.zeros((2, 8, 8, 3), np.uint8), pred=pred)
+    assert written == {} and "need the 'camera' task" in caplog.text

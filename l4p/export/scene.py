@@ -70,4 +70,6 @@ def export_3d(
         written["tracks_3d"] = save_tracks_npz(
             out_dir / "tracks_3d.npz", pred, frames=frames, fps=fps, include_video=include_video
         )
+    if not written:
+        logger.warning("nothing 3D to export: point clouds, cameras and 3D tracks all need the 'camera' task")
     return written
