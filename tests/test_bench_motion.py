@@ -41,9 +41,8 @@ def _vkitti_tree(root: Path, rng: np.random.Generator, n: int = 3, dz: float = 0
         path = folder / "frames" / "forwardSceneFlow" / "Camera_0" / f"sceneFlow_{k:05d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         assert cv2.imwrite(str(path), np.ascontiguousarray(png))
-    (folder / "textgt").mkdir(parents=True)
-    (folder / "textgt" / "intrinsic.txt").write_text("\n".join(intr) + "\n")
-    (folder / "textgt" / "extrinsic.txt").write_text("\n".join(extr) + "\n")
+    (folder / "intrinsic.txt").write_text("\n".join(intr) + "\n")  # as the textgt archive unpacks
+    (folder / "extrinsic.txt").write_text("\n".join(extr) + "\n")
 
 
 def test_vkitti_iou_perfect_half_and_camera_motion_matters(tmp_path) -> None:

@@ -11,11 +11,12 @@ The paper does not state its threshold, frames or pooling: these are **our assum
 ``<scene>/<variation>``, ``--set variation=clone``, ``--set camera=0``):
 ``<scene>/<var>/frames/rgb/Camera_0/rgb_%05d.jpg``, ``frames/depth/Camera_0/depth_%05d.png``
 (uint16 centimetres), ``frames/forwardSceneFlow/Camera_0/sceneFlow_%05d.png`` and
-``textgt/{intrinsic,extrinsic}.txt`` (a header, then ``frame camera fx fy cx cy`` and
-``frame camera`` + 16 numbers of the 4x4 world-to-camera matrix). Assumptions (from the VKITTI 2
-README as remembered, not verified here): the scene-flow PNG stores (dx, dy, dz) metres in R, G, B
-as ``(value / 65535 · 2 − 1) · 10``, and the displaced point ``P_t + flow`` is expressed in camera
-t+1 (``--set sceneflow_frame=camera_t`` if it is in camera t); depth >= 655 m (sky) has no GT.
+``<scene>/<var>/{intrinsic,extrinsic}.txt`` (where the ``textgt`` archive puts them, or under
+``textgt/``; a header, then ``frame camera fx fy cx cy`` and ``frame camera`` + 16 numbers of the
+4x4 world-to-camera matrix). The scene-flow PNG stores (dx, dy, dz) metres in R, G, B as
+``(value / 65535 · 2 − 1) · 10`` (as public VKITTI 2 loaders decode it). Assumptions: the displaced
+point ``P_t + flow`` is expressed in camera t+1 (``--set sceneflow_frame=camera_t`` if it is in
+camera t); depth >= 655 m (sky) has no GT.
 
 ``motion-spring`` (``--data``: the split folder, e.g. ``spring/train``): frames
 ``<scene>/frame_left/frame_left_%04d.png``; per frame k with FW GT: ``disp1_left/..._%04d.dsp5``,
@@ -106,10 +107,9 @@ def _items(ctx: BenchContext, dataset: str) -> dict[str, dict]:
     if dataset == "vkitti":
         variation, camera = ctx.option("variation", "clone"), int(ctx.option("camera", "0"))
         for folder in sorted(ctx.data.glob(f"*/{variation}")):
-            if (folder / "textgt").is_dir():
-                intr, extr = (
-                    _numbers(folder / "textgt" / f, True) for f in ("intrinsic.txt", "extrinsic.txt")
-                )
+            text = folder if (folder / "extrinsic.txt").is_file() else folder / "textgt"
+            if (text / "extrinsic.txt").is_file():
+                intr, extr = (_numbers(text / f, True) for f in ("intrinsic.txt", "extrinsic.txt"))
                 intr, extr = intr[intr[:, 1] == camera], extr[extr[:, 1] == camera]
                 cams = {"k": _intrinsics(intr[:, 2:6]), "c2w": np.linalg.inv(extr[:, 2:18].reshape(-1, 4, 4))}
                 frames = sorted((folder / "frames" / "rgb" / f"Camera_{camera}").glob("rgb_*.jpg"))

@@ -13,12 +13,14 @@ Layouts (``--data``) and frame selection:
   ``--set pass=final``); every frame of every sequence (``--only`` to choose, e.g. the 14 dynamic
   ones MonST3R uses).
 - ``pose-tum``: ``<seq>/rgb.txt`` (``timestamp path`` lines, ``#`` comments) and
-  ``<seq>/groundtruth.txt`` (``timestamp tx ty tz qx qy qz qw``, camera-to-world); each image is
-  matched to the nearest GT stamp within 0.02 s (TUM's ``associate.py`` default), then the first
-  270 matched frames with stride 3 (90 frames). Assumption: this selection is MonST3R's.
+  ``<seq>/groundtruth.txt`` (``timestamp tx ty tz qx qy qz qw``, camera-to-world); images and GT
+  stamps are associated as TUM's ``associate.py`` does (pairs closer than 0.02 s, greedily by time
+  difference, each stamp once), then every 3rd pair of the first 270 (90 frames), as MonST3R's
+  ``prepare_tum.py`` selects them.
 - ``pose-scannet``: ``<scene>/color/<i>.jpg`` and ``<scene>/pose/<i>.txt`` (4x4 camera-to-world);
-  frames sorted by number, the first 270 with stride 3 (90); frames whose pose is not finite
-  (ScanNet marks lost tracking with -inf) are dropped. Same assumption.
+  frames sorted by number, the first 270 with stride 3 (90), as MonST3R's ``prepare_scannet.py``;
+  frames whose pose is not finite (ScanNet marks lost tracking with -inf) are then dropped (our
+  addition: such a pose cannot be scored).
 ``--set max_frames=270,stride=3`` changes the selection of TUM and ScanNet.
 """
 
@@ -59,18 +61,29 @@ def _table(path: Path) -> list[list[str]]:
     return [parts for parts in lines if parts]
 
 
-def tum_frames(
-    seq: Path, max_frames: int, stride: int, max_dt: float = 0.02
-) -> tuple[list[Path], np.ndarray]:
+def associate(stamps_a: np.ndarray, stamps_b: np.ndarray, max_dt: float = 0.02) -> list[tuple[int, int]]:
+    """TUM's ``associate.py`` matching of two stamp lists.
+
+    Candidate pairs closer than ``max_dt`` are taken greedily by time difference, each stamp once;
+    returns the index pairs sorted by the first stamp.
+    """
+    diff = np.abs(stamps_a[:, None] - stamps_b[None, :])
+    ia, ib = np.nonzero(diff < max_dt)
+    used_a, used_b, pairs = set(), set(), []
+    for k in np.argsort(diff[ia, ib], kind="stable"):
+        if ia[k] not in used_a and ib[k] not in used_b:
+            used_a.add(ia[k])
+            used_b.add(ib[k])
+            pairs.append((int(ia[k]), int(ib[k])))
+    return sorted(pairs, key=lambda p: stamps_a[p[0]])
+
+
+def tum_frames(seq: Path, max_frames: int, stride: int) -> tuple[list[Path], np.ndarray]:
     """Images and camera-to-world GT poses of a TUM sequence (see the module docstring)."""
     gt = np.array([[float(v) for v in row[:8]] for row in _table(seq / "groundtruth.txt")])
-    images, poses = [], []
-    for row in _table(seq / "rgb.txt"):
-        i = int(np.argmin(np.abs(gt[:, 0] - float(row[0]))))
-        if abs(gt[i, 0] - float(row[0])) <= max_dt:
-            images.append(seq / row[1])
-            poses.append(quaternion_pose(gt[i, 1:]))
-    return images[:max_frames:stride], np.stack(poses[:max_frames:stride])
+    rgb = _table(seq / "rgb.txt")
+    pairs = associate(np.array([float(r[0]) for r in rgb]), gt[:, 0])[:max_frames:stride]
+    return [seq / rgb[i][1] for i, _ in pairs], np.stack([quaternion_pose(gt[j, 1:]) for _, j in pairs])
 
 
 def scannet_frames(scene: Path, max_frames: int, stride: int) -> tuple[list[Path], np.ndarray]:
