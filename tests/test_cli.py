@@ -169,6 +169,10 @@ def test_training_commands_delegate(monkeypatch):
 
 def test_demo_writes_and_scores(tmp_path, capsys):
     out = tmp_path / "demo"
+    (out / "pointclouds").mkdir(parents=True)  # a longer earlier run's files, and a user's file
+    (out / "pointclouds" / "frame_00009.ply").write_text("stale")
+    (out / "cameras.json").write_text("stale")
+    (out / "my_notes.txt").write_text("mine")
     assert (
         main(
             ["demo", "--out", str(out), "--frames", "4", "--size", "32x48", "--grid", "2", "--device", "cpu"]
@@ -181,6 +185,8 @@ def test_demo_writes_and_scores(tmp_path, capsys):
     for name in ("input.mp4", "depth.mp4", "mosaic.mp4", "prediction.npz", "ground_truth/mosaic.mp4"):
         assert (out / name).exists(), name
     assert read_video(out / "mosaic.mp4").frames.shape[0] == 4
+    assert not (out / "pointclouds" / "frame_00009.ply").exists() and (out / "my_notes.txt").exists()
+    assert json.loads((out / "cameras.json").read_text())["frames"]  # rewritten by this run
 
 
 def test_demo_fallback_pattern_moves():

@@ -47,14 +47,12 @@ def test_rerun_redoes_when_anything_the_result_depends_on_changed(clip, tmp_path
     text, err = _status(capsys)
     assert "1 done, 0 skipped" in text and "max_frames (none -> 3)" in err
     assert np.load(out / "clip" / "prediction.npz")["depth"].shape == (1, 3, H, W)
-    assert _predict(clip, out, *base, "--max-frames", "3", "--mode", "released") == 0
-    assert "1 done, 0 skipped" in _status(capsys)[0]
     from l4p.build import build_model
     from l4p.checkpoints.own import save_pretrained
 
     save_pretrained(build_model("l4p_test"), tmp_path / "weights")  # "the real checkpoint" after a random run
     ckpt = ["--checkpoint", str(tmp_path / "weights" / "model.safetensors")]
-    assert _predict(clip, out, *base, "--max-frames", "3", "--mode", "released", *ckpt) == 0
+    assert _predict(clip, out, *base, "--max-frames", "3", *ckpt) == 0
     text, err = _status(capsys)
     assert "1 done, 0 skipped" in text and "checkpoint (none ->" in err
     marker = json.loads((out / "clip" / "l4p_done.json").read_text())
@@ -115,15 +113,6 @@ def test_redo_and_overwrite_clear_earlier_outputs_but_keep_user_files(clip, tmp_
         "my_notes.txt",
         "pointclouds",
     }
-
-
-def test_demo_rerun_clears_the_longer_runs_files(tmp_path):
-    out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--size", "32x48", "--grid", "2", "--device", "cpu", "--quiet"]
-    assert main([*args, "--frames", "5"]) == 0
-    assert len(list((out / "pointclouds").glob("*.ply"))) == 5
-    assert main([*args, "--frames", "3"]) == 0
-    assert len(list((out / "pointclouds").glob("*.ply"))) == 3
 
 
 def test_ctrl_c_exits_130_and_restores_the_sigint_handler(clip, tmp_path, monkeypatch, capsys):
