@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_support import ReplayPredictor, context, t, texture, write_rgb
+from bench_support import ReplayPredictor, context, t, texture, write_png16, write_rgb
 
 from l4p.bench.registry import get_protocol
 from l4p.cli import main as l4p_main
@@ -154,7 +154,7 @@ def test_spring_server_tools_convert_submit_score(tmp_path, capsys) -> None:
     assert l4p_main(["bench", "spring-convert", str(tmp_path / "nowhere"), str(tmp_path / "x.hdf5")]) == 2
 
 
-@pytest.mark.parametrize("protocol", ["flow-spring-224", "flow-kubric"])
+@pytest.mark.parametrize("protocol", ["flow-spring-224", "flow-kubric", "flow-dynamic-replica"])
 def test_paper_flow_at_224(protocol, tmp_path) -> None:
     rng = np.random.default_rng(4)
     root = tmp_path / "data"
@@ -169,6 +169,17 @@ def test_paper_flow_at_224(protocol, tmp_path) -> None:
             if k > 1:
                 gt2 = np.repeat(np.repeat(gt, 2, 0), 2, 1)
                 write_flo5(root / "train" / "0007" / "flow_BW_left" / f"flow_BW_left_{k:04d}.flo5", gt2)
+        elif protocol == "flow-dynamic-replica":  # published layout: float16 bits in a 16-bit PNG
+            seq = root / "valid" / "3dd1a4-3_obj_source_left"
+            write_rgb(seq / "images" / f"{seq.name}-{k - 1:04d}.png", texture(rng, 16, 32))
+            halves = np.concatenate([np.nan_to_num(gt[..., 0]), np.nan_to_num(gt[..., 1])], axis=1)
+            write_png16(
+                seq / "flow_backward" / f"{seq.name}_{k - 1:04d}.png",
+                halves.astype(np.float16).view(np.uint16),
+            )
+            write_png16(
+                seq / "flow_backward_mask" / f"{seq.name}_{k - 1:04d}.png", np.isfinite(gt[..., 0]) * 255
+            )
         else:
             write_rgb(root / "seq_a" / "frames" / f"{k:05d}.png", texture(rng, 16, 32))
             if k > 1:

@@ -12,12 +12,16 @@ Layouts (``--data``):
   ``<scene>/frame_left/frame_left_%04d.png`` and ``<scene>/flow_BW_left/flow_BW_left_%04d.flo5``
   (twice the image resolution, NaN = none), first reduced to image resolution as ``spring_utils``
   does (``GT[::2, ::2]``). Frame k's BW flow maps k -> k-1.
-- ``flow-kubric`` and ``flow-dynamic-replica``: **our** clip layout (an assumption: the paper's
-  validation exports are not public, and neither dataset ships backward flow in one fixed file
-  format): ``<seq>/frames/*.png|jpg`` (sorted) and ``<seq>/flow_backward/<frame stem>.flo`` (or
-  ``.npy`` (H, W, 2) float, NaN = no GT) for frames 1..T-1, in input pixels. Converting an
-  official export (Kubric MOVi ``backward_flow`` with its range; Dynamic Replica's flow PNGs) into
-  it is left to the user.
+- ``flow-dynamic-replica``: the published layout (``--data``: the ``valid`` split folder or its
+  parent): ``<seq>/images/<seq>-%04d.png`` and ``<seq>/flow_backward/<seq>_%04d.png`` with
+  ``flow_backward_mask/`` beside it; a flow PNG is 16-bit, its uint16 buffer reinterpreted as
+  float16 gives an (H, 2W) array, u in the left half and v in the right; mask > 0 = valid (facts
+  from public Dynamic Replica loaders). Folders in our clip layout (below) are read too.
+- ``flow-kubric``: **our** clip layout (an assumption: the paper's Kubric validation export is
+  not public, and Kubric MOVi ships flow inside TFDS records with per-clip ranges):
+  ``<seq>/frames/*.png|jpg`` (sorted) and ``<seq>/flow_backward/<frame stem>.flo`` (or ``.npy``
+  (H, W, 2) float, NaN = no GT) for frames 1..T-1, in input pixels; converting an export into it
+  is left to the user.
 """
 
 from __future__ import annotations
@@ -62,9 +66,40 @@ def _clip_items(root: Path) -> dict[str, tuple[list[Path], list[Path | None]]]:
         frames = sorted(p for p in (seq / "frames").iterdir() if p.suffix.lower() in _IMAGES)
         flows: list[Path | None] = [None]
         for f in frames[1:]:
-            cands = [seq / "flow_backward" / f"{f.stem}{s}" for s in (".flo", ".npy")]
+            cands = [seq / "flow_backward" / f"{f.stem}{s}" for s in (".flo", ".npy", ".png")]
             flows.append(next((c for c in cands if c.is_file()), None))
         out[seq.name] = (frames, flows)
+    return out
+
+
+def _dynamic_replica_items(root: Path) -> dict[str, tuple[list[Path], list[Path | None]]]:
+    split = root / "valid" if (root / "valid").is_dir() else root
+    out = {}
+    for seq in sorted(
+        p for p in split.iterdir() if (p / "images").is_dir() and (p / "flow_backward").is_dir()
+    ):
+        frames = sorted((seq / "images").glob("*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
+        flows: list[Path | None] = []
+        for f in frames:
+            prefix, number = f.stem.rsplit("-", 1)
+            path = seq / "flow_backward" / f"{prefix}_{number}.png"
+            flows.append(path if path.is_file() else None)
+        out[seq.name] = (frames, flows)
+    return out or _clip_items(root)
+
+
+def read_dynamic_replica_flow(path: Path) -> np.ndarray:
+    """(H, W, 2) float32 flow of a Dynamic Replica flow PNG (NaN where its mask is 0)."""
+    from l4p.data.formats.depth_video import read_png_uint16
+
+    raw = read_png_uint16(path)
+    flow = np.ascontiguousarray(raw).view(np.float16).astype(np.float32)
+    w = flow.shape[1] // 2
+    out = np.stack([flow[:, :w], flow[:, w:]], axis=-1)
+    mask_path = path.parent.parent / f"{path.parent.name}_mask" / path.name
+    if mask_path.is_file():
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+        out[(mask if mask.ndim == 2 else mask[..., 0]) == 0] = np.nan
     return out
 
 
@@ -82,13 +117,15 @@ def _spring_items(root: Path) -> dict[str, tuple[list[Path], list[Path | None]]]
 
 
 def read_backward_flow(path: Path) -> np.ndarray:
-    """(H, W, 2) float32 GT backward flow of a ``.flo``, ``.npy`` or Spring ``.flo5`` (halved)."""
+    """(H, W, 2) float32 GT backward flow: ``.flo``, ``.npy``, Dynamic Replica ``.png``, Spring ``.flo5``."""
     if path.suffix == ".flo5":
         from l4p.data.formats.spring import read_flo5
 
         return read_flo5(path)[::2, ::2].astype(np.float32)
     if path.suffix == ".npy":
         return np.load(path).astype(np.float32)
+    if path.suffix == ".png":
+        return read_dynamic_replica_flow(path)
     return read_flo(path)
 
 
@@ -97,7 +134,8 @@ def make_protocol(dataset: str):
     name = f"flow-{dataset}"
 
     def run(ctx: BenchContext) -> dict:
-        items = _spring_items(ctx.data) if dataset == "spring-224" else _clip_items(ctx.data)
+        listers = {"spring-224": _spring_items, "dynamic-replica": _dynamic_replica_items}
+        items = listers.get(dataset, _clip_items)(ctx.data)
         max_frames = int(ctx.option("max_frames", "0")) or None
 
         def evaluate(item: Item, ctx: BenchContext) -> dict:
