@@ -98,8 +98,10 @@ def read_dynamic_replica_flow(path: Path) -> np.ndarray:
     out = np.stack([flow[:, :w], flow[:, w:]], axis=-1)
     mask_path = path.parent.parent / f"{path.parent.name}_mask" / path.name
     if mask_path.is_file():
-        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
-        out[(mask if mask.ndim == 2 else mask[..., 0]) == 0] = np.nan
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+        if mask is None:
+            raise FileNotFoundError(f"cannot read {mask_path}")
+        out[mask == 0] = np.nan
     return out
 
 
