@@ -193,3 +193,16 @@ def test_paper_flow_at_224(protocol, tmp_path) -> None:
         assert stub.calls[0]["video"].shape == (3, 224, 224, 3)
         assert out["scores"]["epe"] == pytest.approx(epe, abs=1e-5) and out["scores"]["acc_1px"] == acc
         assert 0 < out["scores"]["num_pixels"] < 2 * 224 * 224  # the NaN rows are not scored
+
+
+def test_spring_server_subtracts_in_float16_and_regions_ignore_nan() -> None:
+    from l4p.metrics.flow_spring_server import server_scores
+
+    # float16 spacing is 2 at 2048: GT 2049 is stored as 2048, the submission 2048.6 as 2048, so
+    # the server's EPE is 0 (in float32 it would be 0.4).
+    gt = np.array([[[2049.0, 0.0]] * 4, [[3.0, 4.0], [np.nan, np.nan], [6.0, 8.0], [6.0, 8.0]]])
+    sub = np.array([[2048.6, 0.0], [3.0, 4.0]])
+    scores = server_scores(sub, gt)
+    assert scores["total"]["num_pixels"] == 1 and scores["total"]["epe"] == 0.0  # NaN sample: unscored
+    # Region of pixel 2: mean of its 3 known lengths (5, 10, 10) = 8.33 -> s0-10 (it is unscored there).
+    assert scores["s40+"]["num_pixels"] == 1 and scores["s0-10"]["num_pixels"] == 0

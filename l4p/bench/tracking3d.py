@@ -116,12 +116,11 @@ def make_protocol(kind: str):
             pred = predict_tracks(ctx.predictor(), gt, direction=direction)
             seconds = time.perf_counter() - start
             vis = pred.visibility[0].numpy().astype(bool)
-            if kind == "3d":
-                xyz = pred.tracks_3d[0].double().numpy()
+            if kind == "3d":  # frames a track was not followed to (NaN) score as misses at the origin
+                xyz = np.nan_to_num(pred.tracks_3d[0].double().numpy(), nan=0.0)
                 save_prediction(ctx.out / "predictions" / sub / f"{file}.npz", xyz, vis)
             else:
                 xyz = lift_2d_tracks(np.nan_to_num(pred.tracks[0].double().numpy()), gt.fx_fy_cx_cy)
-            xyz = np.nan_to_num(xyz, nan=0.0)
             scores = evaluate_tapvid3d_video(
                 gt=gt, pred_tracks_xyz=xyz, pred_visibility=vis, scalings=scalings
             )
