@@ -139,11 +139,34 @@ def l4p_test(*, tasks: Sequence[str] = ALL_TASKS) -> L4P:
     )
 
 
+def l4p_synthetic_s(*, tasks: Sequence[str] = ALL_TASKS) -> L4P:
+    """Small model trained from scratch on `l4p.data.synthetic` (weights ship with the package).
+
+    128-wide 8-block encoder, patch 8, 16 x 64 x 64 windows (8 x 8 x 8 tokens), 4.2 M parameters.
+    `l4p.load_model("l4p_synthetic_s")` loads the embedded weights (`l4p/weights/`).
+    """
+    encoder = VideoMAEEncoder(
+        dim=128, depth=8, num_heads=4, mlp_hidden_dim=512, patch=8, num_frames=16, image_size=(64, 64)
+    )
+    return _assemble(
+        encoder,
+        hooks=(2, 4, 6, 8),
+        layer_dims=(16, 32, 64, 96),
+        feature_dim=16,
+        last_dim=16,
+        tracker_heads=4,
+        tracker_mlp=256,
+        window=(16, 64, 64),
+        tasks=tasks,
+    )
+
+
 MODEL_REGISTRY: dict[str, Callable[..., L4P]] = {
     "l4p_vitg14": l4p_vitg14,
     "l4p_vitb16": l4p_vitb16,
     "l4p_vits16": l4p_vits16,
     "l4p_test": l4p_test,
+    "l4p_synthetic_s": l4p_synthetic_s,
 }
 
 

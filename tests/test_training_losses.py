@@ -123,3 +123,27 @@ def test_mixture_sampler_deterministic_weighted_and_sharded():
     assert list(ranks[0]) == keys[0::2] and list(ranks[1]) == keys[1::2] and len(ranks[0]) == 2000
     ordered = MixtureSampler(lengths=[2, 3], shuffle=False)
     assert list(ordered) == [(0, 0, 0), (0, 1, 1), (1, 0, 0), (1, 1, 1), (1, 2, 2)]
+
+
+def test_heatmap_ce_is_lowest_on_the_target_cell_and_splits_bilinearly():
+    # 4x4 logit grid covering an 8x8 window: cell j spans pixels [2j, 2j + 2), centre 2j + 0.5.
+    logits = torch.full((1, 1, 1, 4, 4), -20.0)
+    logits[..., 1, 2] = 20.0  # all mass on the cell at column 2, row 1
+    mask = torch.ones(1, 1, 1, dtype=torch.bool)
+    on_cell = torch.tensor([[[[4.5, 2.5]]]])  # its centre in window pixels (x, y)
+    hit = L.heatmap_ce_loss(logits, on_cell, mask, window_hw=(8, 8))
+    miss = L.heatmap_ce_loss(logits, torch.tensor([[[[0.5, 6.5]]]]), mask, window_hw=(8, 8))
+    assert hit.item() < 1e-6 and miss.item() > 30.0
+    # Half-way between two cells: the best heatmap puts half the mass on each.
+    half = torch.full((1, 1, 1, 4, 4), -30.0)
+    half[..., 1, 1] = half[..., 1, 2] = 0.0
+    between = torch.tensor([[[[3.5, 2.5]]]])
+    assert L.heatmap_ce_loss(half, between, mask, window_hw=(8, 8)).item() == pytest.approx(
+        math.log(2), rel=1e-4
+    )
+    # Masked entries do not count; points outside the window are clamped to the border cells.
+    assert L.heatmap_ce_loss(logits, on_cell, ~mask, window_hw=(8, 8)).item() == 0.0
+    corner = torch.full((1, 1, 1, 4, 4), -30.0)
+    corner[..., 0, 0] = 0.0
+    far = torch.tensor([[[[-40.0, -40.0]]]])
+    assert L.heatmap_ce_loss(corner, far, mask, window_hw=(8, 8)).item() < 1e-6

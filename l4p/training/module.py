@@ -119,6 +119,45 @@ class L4PTask(pl.LightningModule):
                 param.requires_grad_(False)
                 logger.info("single-window clips: %s frozen (unused without a second window)", name)
 
+    def on_fit_start(self) -> None:
+        """Under bf16 autocast on a CPU, turn oneDNN off for the run (restored at the end).
+
+        torch's oneDNN bf16 `Conv3d` weight gradient is intermittently non-finite when the input
+        is smaller than the kernel (measured with torch 2.13: 3-6 % of calls for a 3x3x3 conv on a
+        2x2x2 input, none at 4x4x4 or with oneDNN off). The DPT's coarsest level is that small for
+        short, small clips (`configs/tiny.yaml`: 8 frames of 56 px -> 2x2x2), which made the first
+        update NaN. CUDA runs cuDNN, never this kernel.
+        """
+        self._mkldnn_was = None
+        precision = str(getattr(self.trainer, "precision", ""))
+        if self.device.type == "cpu" and precision.startswith("bf16") and torch.backends.mkldnn.enabled:
+            self._mkldnn_was = True
+            torch.backends.mkldnn.enabled = False
+            logger.warning("bf16 on CPU: oneDNN disabled for this run (its bf16 Conv3d gradient can be NaN)")
+
+    def on_fit_end(self) -> None:
+        """Restore the oneDNN setting changed by `on_fit_start`."""
+        if getattr(self, "_mkldnn_was", None) is not None:
+            torch.backends.mkldnn.enabled = self._mkldnn_was
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Skip the update (drop every gradient) when a gradient is not finite, with a warning.
+
+        The loss check in `training_step` cannot see this case: a finite loss can still give a
+        non-finite gradient. Under DDP every process holds the same reduced gradients, so all
+        skip together.
+        """
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if not grads or bool(torch.stack([torch.isfinite(g).all() for g in grads]).all()):
+            return
+        bad = [
+            n
+            for n, p in self.model.named_parameters()
+            if p.grad is not None and not torch.isfinite(p.grad).all()
+        ]
+        logger.warning("non-finite gradient at step %d in %s; step skipped", self.global_step, bad[:4])
+        optimizer.zero_grad(set_to_none=True)
+
     def on_after_backward(self) -> None:
         """On the first step, refuse trainable parameters that got no gradient under DDP (warn otherwise)."""
         if self.global_step != 0:

@@ -3,7 +3,8 @@
 Dense losses compare each window's outputs with the ground truth of its frames (a window's
 first frame has no backward flow inside the window, so it is not supervised). Track losses
 use every window's raw head outputs (`TrackingResult.windows`) at frames at or after each
-query's frame: positions (L1, pixels) where the GT point is inside the image, visibility
+query's frame: positions (L1, pixels) and the position heatmap (cross-entropy against the GT
+cell, `losses.heatmap_ce_loss`) where the GT point is inside the image, visibility
 (BCE) everywhere, depth (scale-invariant) where the point is inside the image and in front
 of the camera. Each loss is averaged over windows and multiplied by its sample's `has_*` flag.
 """
@@ -21,6 +22,7 @@ DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
     "depth": 20.0,
     "flow": 20.0,
     "track_position": 1.0,
+    "track_heatmap": 0.0,  # auxiliary, off in the paper objective (logged all the same)
     "track_depth": 20.0,
     "visibility": 15.0,
     "motion": 1.0,
@@ -81,6 +83,7 @@ def compute_losses(
         "motion": "motion",
         "camera": "camera",
         "track_position": "tracks",
+        "track_heatmap": "tracks",
         "visibility": "tracks",
         "track_depth": "track_depth",
     }
@@ -96,7 +99,12 @@ def _track_losses(out: WindowedOutputs, batch: Sample) -> dict[str, torch.Tensor
     inside = rearrange(in_image(batch["tracks_tn2"], height, width), "b t n -> b n t")
     query_t = batch["queries_n3"][..., 0]
     valid = batch["track_valid_n"]
-    result: dict[str, list[torch.Tensor]] = {"track_position": [], "visibility": [], "track_depth": []}
+    result: dict[str, list[torch.Tensor]] = {
+        "track_position": [],
+        "track_heatmap": [],
+        "visibility": [],
+        "track_depth": [],
+    }
     for record in out.tracks.windows:
         frames = slice(record.start, record.start + record.traj.shape[2])
         absolute = torch.arange(frames.start, frames.stop, device=query_t.device, dtype=query_t.dtype)
@@ -104,6 +112,9 @@ def _track_losses(out: WindowedOutputs, batch: Sample) -> dict[str, torch.Tensor
         in_win = inside[:, :, frames] & active
         result["track_position"].append(
             L.track_position_loss(record.traj.float() - 0.5, gt_xy[:, :, frames], in_win)
+        )
+        result["track_heatmap"].append(
+            L.heatmap_ce_loss(record.xy_logits, gt_xy[:, :, frames], in_win, window_hw=(height, width))
         )
         result["visibility"].append(L.bce_loss(record.vis, gt_vis[:, :, frames], active))
         result["track_depth"].append(

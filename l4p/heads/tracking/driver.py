@@ -34,6 +34,7 @@ class WindowRecord:
         traj: (B, N, T_win, 2) raw window positions, every frame (valid or not).
         vis: (B, N, T_win) raw visibility logits.
         depth: (B, N, T_win) raw depth.
+        xy_logits: (B, N, T_win, H', W') position logits before the resize to the window.
     """
 
     start: int
@@ -43,6 +44,7 @@ class WindowRecord:
     traj: torch.Tensor
     vis: torch.Tensor
     depth: torch.Tensor
+    xy_logits: torch.Tensor
 
 
 @dataclass
@@ -154,6 +156,7 @@ def run_windows(
                 traj=out.traj,
                 vis=out.vis,
                 depth=out.depth,
+                xy_logits=out.xy_logits,
             )
         )
         if w + 1 < len(window_starts):

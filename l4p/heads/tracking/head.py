@@ -28,6 +28,8 @@ class TrackWindowOutput:
         traj: (B, N, T, 2) position (x, y) in window pixels, +0.5 = pixel centre.
         vis: (B, N, T) visibility logits.
         depth: (B, N, T) positive, scale-ambiguous depth.
+        xy_logits: (B, N, T', H', W') position logits on the upscaled token grid, before the
+            resize to the window (for heatmap losses).
         track_feature: (B, N, C) feature to prompt the next window with.
         decoded_tokens: (B, N, P, C) decoded video tokens before the history projection
             (see `TrackingHead.history_from_decoded`).
@@ -36,6 +38,7 @@ class TrackWindowOutput:
     traj: torch.Tensor
     vis: torch.Tensor
     depth: torch.Tensor
+    xy_logits: torch.Tensor
     track_feature: torch.Tensor
     decoded_tokens: torch.Tensor
 
@@ -159,6 +162,7 @@ class TrackingHead(nn.Module):
             traj=gather("traj"),
             vis=gather("vis"),
             depth=gather("depth"),
+            xy_logits=gather("xy_logits"),
             track_feature=self.track_feature_proj(tokens[:, :, TRACK_FEATURE_TOKEN]),
             decoded_tokens=gather("video_tokens"),
         )

@@ -82,6 +82,8 @@ class DecodedQueries:
         traj: (M, T, 2) expected pixel position (x, y), +0.5 = pixel centre.
         vis: (M, T) visibility logits.
         depth: (M, T) depth, exp of the mean logit.
+        xy_logits: (M, 2t, 4h, 4w) position logits before the resize to the window (what a
+            heatmap loss supervises; `traj` is read from their resized softmax).
         tokens: (M, K, C) output and prompt tokens after the transformer.
         video_tokens: (M, P, C) decoded video tokens.
     """
@@ -89,6 +91,7 @@ class DecodedQueries:
     traj: torch.Tensor
     vis: torch.Tensor
     depth: torch.Tensor
+    xy_logits: torch.Tensor
     tokens: torch.Tensor
     video_tokens: torch.Tensor
 
@@ -139,12 +142,13 @@ class MaskDecoder3D(nn.Module):
         t, h, w = grid_thw
         upscaled = self.upscaler(rearrange(video, "m (t h w) c -> m c t h w", t=t, h=h, w=w))
         hyper = torch.stack([mlp(tokens[:, i]) for i, mlp in enumerate(self.hypernetworks)], dim=1)
-        logits = torch.einsum("mkc,mcthw->mkthw", hyper, upscaled)
-        logits = F.interpolate(logits, size=window_size, mode="trilinear", align_corners=False)
+        coarse = torch.einsum("mkc,mcthw->mkthw", hyper, upscaled)
+        logits = F.interpolate(coarse, size=window_size, mode="trilinear", align_corners=False)
         return DecodedQueries(
             traj=soft_argmax_2d(logits[:, 0]),
             vis=logits[:, 1].mean(dim=(-2, -1)),
             depth=torch.exp(logits[:, 2].mean(dim=(-2, -1))),
+            xy_logits=coarse[:, 0],
             tokens=tokens,
             video_tokens=video,
         )
