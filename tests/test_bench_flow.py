@@ -206,3 +206,20 @@ def test_spring_server_subtracts_in_float16_and_regions_ignore_nan() -> None:
     assert scores["total"]["num_pixels"] == 1 and scores["total"]["epe"] == 0.0  # NaN sample: unscored
     # Region of pixel 2: mean of its 3 known lengths (5, 10, 10) = 8.33 -> s0-10 (it is unscored there).
     assert scores["s40+"]["num_pixels"] == 1 and scores["s0-10"]["num_pixels"] == 0
+
+
+def test_spring_map_regions_as_the_server_names_them(tmp_path) -> None:
+    gts = _spring_tree(tmp_path / "spring" / "train", np.random.default_rng(5))
+    maps = tmp_path / "spring" / "train" / "0001" / "maps"
+    for k in (1, 2, 3):
+        sky = np.zeros((12, 16), np.uint8)  # 0/1 values; the server averages the raw values
+        sky[:4] = 1  # image rows 0-1 are sky (4 of 4 samples)
+        sky[4, :] = 1  # row 2: 2 of 4 samples -> mean 0.5 -> sky too
+        sky[7, :] = 1  # row 3: 1 of 4 samples -> mean 0.25 -> not sky
+        write_png16(maps / "skymap_left" / f"skymap_left_{k:04d}.png", sky)
+    run = get_protocol("flow-spring").load()
+    out = run(context(tmp_path / "spring", tmp_path / "o", ReplayPredictor(_spring_oracle(gts, 3))))
+    regions = out["scores"]["regions"]
+    # 4 scored frames; rows 0-2 (24 px, minus the NaN pixel) are sky.
+    assert regions["sky"]["num_pixels"] == 4 * 23 and regions["notsky"]["num_pixels"] == 4 * 24
+    assert "lowdetail" not in regions  # no detail map on disk: no such region

@@ -11,7 +11,9 @@ time-reversed scene (exact: reversed backward flow *is* forward flow). ``--set d
 skips the second run. Each scored frame is turned into the server's layout (every pixel,
 prediction float16 (N, 2), GT float16 (N, 4, 2)) and scored with the server's arithmetic
 (``l4p.metrics.flow_spring_server``): 4-sample minimum EPE with the float16 subtraction, 1px, Fl,
-WAUC over the total and the speed regions s0-10 / s10-40 / s40+, pooled over every pixel of
+WAUC over the total, the speed regions s0-10 / s10-40 / s40+ and, where ``<scene>/maps/`` holds
+them, the server's map regions (low/high detail, rigid/non-rigid, matched/unmatched,
+not-sky/sky; see ``spring_maps``), pooled over every pixel of
 every frame (the server pools likewise; it only sees a withheld subset of pixels, so train-set
 numbers are the full-frame equivalent). ``--set cam=right`` scores the right camera.
 
@@ -25,7 +27,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from l4p.bench.io import fmt, markdown_table
@@ -63,6 +67,43 @@ def predicted_flows(
     return out
 
 
+def _png(path: Path) -> np.ndarray | None:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.is_file() else None
+    return None if img is None else (img[..., ::-1] if img.ndim == 3 else img)
+
+
+def _half(img: np.ndarray) -> np.ndarray:
+    """Double-resolution map -> image resolution: mean of the 4 samples >= 0.5 (as the server)."""
+    quad = np.stack([img[0::2, 0::2], img[0::2, 1::2], img[1::2, 0::2], img[1::2, 1::2]], -1)
+    return quad.astype(np.float32).mean(-1) >= 0.5
+
+
+def spring_maps(folder: Path, cam: str, direction: str, number: int) -> dict[str, np.ndarray]:
+    """The server's region masks of one frame, flattened, where ``maps/`` has them.
+
+    Facts (``create_evalfiles.py``): ``detailmap_flow_<dir>_<cam>`` is at image resolution (> 0);
+    ``rigidmap_<dir>_<cam>`` and ``skymap_<cam>`` are at twice the resolution (mean of the 4 samples
+    >= 0.5); ``matchmap_flow_<dir>_<cam>`` is at image resolution (red or green > 0). Names pair
+    with masks as the server's table does: lowdetail = ~detail, rigid = ~rigidmap, matched =
+    ~matchmap, notsky = ~sky.
+    """
+    maps_dir, out = folder / "maps", {}
+    sources = {
+        "detail": (f"detailmap_flow_{direction}_{cam}", lambda m: m > 0),
+        "rigidmap": (f"rigidmap_{direction}_{cam}", _half),
+        "match": (f"matchmap_flow_{direction}_{cam}", lambda m: (m[..., 0] > 0) | (m[..., 1] > 0)),
+        "sky": (f"skymap_{cam}", _half),
+    }
+    names = {"detail": ("lowdetail", "highdetail"), "rigidmap": ("rigid", "nonrigid"),
+             "match": ("matched", "unmatched"), "sky": ("notsky", "sky")}  # fmt: skip
+    for key, (sub, to_mask) in sources.items():
+        img = _png(maps_dir / sub / f"{sub}_{number:04d}.png")
+        if img is not None:
+            mask = to_mask(img).reshape(-1)
+            out[names[key][0]], out[names[key][1]] = ~mask, mask
+    return out
+
+
 def make_protocol():
     """The run function of ``flow-spring``."""
 
@@ -89,7 +130,8 @@ def make_protocol():
                     write_flo5(path / f"flow_{direction}_{cam}_{number:04d}.flo5", pred.astype(np.float32))
                 if scene.flow_path(direction, number).is_file():
                     gt = to_server_gt(scene.flow(direction, number))
-                    parts.append(server_counts(pred.reshape(-1, 2), gt))
+                    maps = spring_maps(scene.folder, cam, direction, number)
+                    parts.append(server_counts(pred.reshape(-1, 2), gt, maps))
                     scored += 1
             counts = {r: dataclasses.asdict(c) for r, c in pool_counts(parts).items()}
             return {"counts": counts, "num_scored_frames": scored, "predict_seconds": seconds}
@@ -102,7 +144,7 @@ def make_protocol():
         flat = (
             {"epe": scores["total"]["epe"], "px1_percent": scores["total"]["px1_percent"]} if scores else {}
         )
-        regions = ("total", *SPEED_REGIONS)
+        regions = ("total", *SPEED_REGIONS, *(r for r in scores if r not in ("total", *SPEED_REGIONS)))
         rows = [[r, *(fmt(scores[r][k], 1, 3) for k in ("epe", "px1_percent", "fl_percent", "wauc_percent")),
                  scores[r]["num_pixels"]] for r in regions if r in scores]  # fmt: skip
         table = markdown_table(["region", "EPE", "1px %", "Fl %", "WAUC %", "pixels"], rows) if rows else ""
