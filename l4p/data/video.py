@@ -132,7 +132,8 @@ def _frames(path: Path) -> Iterator[np.ndarray]:
             except (OSError, ValueError) as err:  # a damaged tail: keep the frames decoded so far
                 if decoded == 0:
                     raise
-                logger.debug("decoding %s stopped after %d frames: %s", path, decoded, err)
+                if not declared:
+                    logger.warning("decoding %s failed after %d frames (%s); using those", path, decoded, err)
             if declared and decoded < declared:
                 logger.warning(
                     "%s declares %d frames but only %d could be decoded (truncated or damaged file?); "
