@@ -1,7 +1,8 @@
 """Record `predict` outputs of the tiny model, used by `tests/test_stream_parity.py`.
 
 Run from the repository root: `python tests/data/make_predict_reference.py`. The committed
-`predict_reference.npz` was made with the pre-streaming `predict` (commit f89b8a5), so the
+`predict_reference.npz` was made with the pre-streaming `predict` (commit 4005a99: the
+in-memory code of f89b8a5 with the geometry fixes of f76837a), so the
 test compares the streaming engine against numbers the in-memory code produced. Inputs are
 tiny (6 x 8 pixels) to keep the file small; the model works at its own 112 x 112 window.
 """
@@ -21,7 +22,10 @@ ALL = ("depth", "flow", "motion", "camera", "tracks")
 
 def cases() -> list[dict]:
     """The recorded cases: name, mode, batch, frames, tasks."""
-    out = [dict(name=f"default_t{t}", mode="default", batch=1, frames=t, tasks=ALL) for t in (1, 5, 16, 17, 40, 100)]
+    out = [
+        dict(name=f"default_t{t}", mode="default", batch=1, frames=t, tasks=ALL)
+        for t in (1, 5, 16, 17, 40, 100)
+    ]
     out += [dict(name=f"released_t{t}", mode="released", batch=1, frames=t, tasks=ALL) for t in (1, 17, 40)]
     out += [
         dict(name="default_b2_t17", mode="default", batch=2, frames=17, tasks=ALL),
