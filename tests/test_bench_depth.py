@@ -149,3 +149,14 @@ def test_cli_runs_the_tiny_model_end_to_end(tmp_path) -> None:
     assert "released checkpoint" in (tmp_path / "out" / "summary.md").read_text()
     assert l4p_main(["bench", "depth-bonn", "--data", str(tmp_path / "nowhere"), "--out", "x"]) == 2
     assert l4p_main(["bench", "depth-bonn", "--data", str(tmp_path / "bonn")]) == 2
+
+
+def test_paper_numbers_beside_ours_with_the_released_checkpoint(tmp_path) -> None:
+    gts = _bonn_tree(tmp_path / "bonn", np.random.default_rng(5))
+    stub = ReplayPredictor(_depth_oracle([gts[s][30:, :10, :12] for s in sorted(gts)]))
+    ckpt = "/weights/l4p_depth_flow_2d3dtrack_camray_dynseg_v1.ckpt"
+    out = get_protocol("depth-bonn").load()(context(tmp_path / "bonn", tmp_path / "o", stub, checkpoint=ckpt))
+    md = (tmp_path / "o" / "summary.md").read_text()
+    assert "## Paper (L4P) vs this run" in md and "| AbsRel | 0.060 | 0.0000 | Table 1, L4P |" in md
+    assert "| δ1 % | 97.3 | 100.00 | Table 1, L4P |" in md
+    assert out["paper_l4p"]["AbsRel (L4P*)"] == 0.058

@@ -24,6 +24,7 @@ class PaperNumber:
         value: The paper's number, as printed.
         scale: Multiply our value by this to compare (100 for fractions printed in percent).
         note: Where it comes from.
+        digits: Decimals the paper prints.
     """
 
     metric: str
@@ -31,20 +32,21 @@ class PaperNumber:
     value: float
     scale: float = 1.0
     note: str = ""
+    digits: int = 1
 
 
 def _depth(abs_rel: float, delta1: float, star: tuple[float, float]) -> tuple[PaperNumber, ...]:
     return (
-        PaperNumber("abs_rel", "AbsRel", abs_rel, 1.0, "Table 1, L4P"),
+        PaperNumber("abs_rel", "AbsRel", abs_rel, 1.0, "Table 1, L4P", 3),
         PaperNumber("delta1", "δ1 %", 100 * delta1, 100.0, "Table 1, L4P"),
-        PaperNumber("abs_rel", "AbsRel (L4P*)", star[0], 1.0, "Table 1, L4P* (windows aligned)"),
+        PaperNumber("abs_rel", "AbsRel (L4P*)", star[0], 1.0, "Table 1, L4P* (windows aligned)", 3),
         PaperNumber("delta1", "δ1 % (L4P*)", 100 * star[1], 100.0, "Table 1, L4P* (windows aligned)"),
     )
 
 
 def _flow(epe: float, acc1: float, note: str) -> tuple[PaperNumber, ...]:
     return (
-        PaperNumber("epe", "EPE", epe, 1.0, note),
+        PaperNumber("epe", "EPE", epe, 1.0, note, 2),
         PaperNumber("acc_1px", "EPE<1 %", acc1, 100.0, note),
     )
 

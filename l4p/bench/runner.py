@@ -124,7 +124,10 @@ def paper_table(protocol: str, scores: Mapping[str, Any], checkpoint: str | None
     if not uses_released_checkpoint(checkpoint):
         return (f"\nThe paper's L4P numbers are shown only for runs with the released checkpoint "
                 f"({RELEASED_CHECKPOINT}); this run used {checkpoint or 'random weights'}.\n")  # fmt: skip
-    rows = [[n.label, n.value, fmt(scores.get(n.metric), n.scale, 3), n.note] for n in numbers]
+    rows = [
+        [n.label, fmt(n.value, 1, n.digits), fmt(scores.get(n.metric), n.scale, n.digits + 1), n.note]
+        for n in numbers
+    ]
     return "\n## Paper (L4P) vs this run\n\n" + markdown_table(["metric", "paper", "ours", "source"], rows)
 
 
