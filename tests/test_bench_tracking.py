@@ -129,8 +129,11 @@ def test_tapvid3d_perfect_scale_invariant_and_official_prediction_files(tv3d_roo
 def test_tapvid3d_2d_projection_known_shift(tv3d_root, tmp_path) -> None:
     root, samples = tv3d_root
     run = get_protocol("tapvid3d-2d").load()
-    out = run(context(root, tmp_path / "o", _tv3d_oracle(samples)))
+    ckpt = "l4p_depth_flow_2d3dtrack_camray_dynseg_v1.ckpt"
+    out = run(context(root, tmp_path / "o", _tv3d_oracle(samples), checkpoint=ckpt))
     assert out["scores"]["average_jaccard"] == pytest.approx(1.0)
+    md = (tmp_path / "o" / "summary.md").read_text()
+    assert "| pstudio | 2D-AJ | 48.8 | 100.00 |" in md and "| 2D-AJ | 51.2 |" in md
     # 48x64 frames: the 256 evaluation scale is 256/48; 3 px there = 0.5625 px here -> APD = AJ = 3/5.
     out = run(context(root, tmp_path / "o", _tv3d_oracle(samples, shift_px=3 * 48 / 256), overwrite=True))
     assert out["scores"]["average_pts_within_thresh"] == pytest.approx(0.6)

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from l4p.bench.io import fmt, markdown_table
-from l4p.bench.runner import BenchContext, Item, finish, run_items
+from l4p.bench.paper import PAPER_SUBSET_2D_AJ, PAPER_SUBSET_3D
+from l4p.bench.runner import BenchContext, Item, finish, run_items, uses_released_checkpoint
 from l4p.data.formats.tapvid3d import TapVid3DSample, load_tapvid3d_npz, save_tapvid3d_prediction
 from l4p.metrics import average_over_subsets, evaluate_tapvid3d_video, mean_over
 
@@ -101,6 +102,20 @@ def _videos(ctx: BenchContext) -> list[tuple[str, str]]:
     return out
 
 
+def subset_paper_table(kind: str, means: dict[str, dict[str, float]]) -> str:
+    """Markdown: the paper's per-subset L4P numbers (Tables 3 and 4) beside ours (×100)."""
+    rows = []
+    for sub, m in means.items():
+        if kind == "2d" and sub in PAPER_SUBSET_2D_AJ:
+            rows.append([sub, "2D-AJ", PAPER_SUBSET_2D_AJ[sub], fmt(m["average_jaccard"], 100)])
+        elif kind == "3d" and sub in PAPER_SUBSET_3D:
+            for (key, label), value in zip(COLUMNS, PAPER_SUBSET_3D[sub]):
+                rows.append([sub, label, value, fmt(m[key], 100)])
+    return "\n## Paper (L4P) per subset vs this run\n\n" + markdown_table(
+        ["subset", "metric", "paper", "ours"], rows
+    )
+
+
 def make_protocol(kind: str):
     """The run function of ``tapvid3d`` (``kind="3d"``) or ``tapvid3d-2d`` (``"2d"``)."""
     name = "tapvid3d" if kind == "3d" else "tapvid3d-2d"
@@ -155,6 +170,8 @@ def make_protocol(kind: str):
                 + markdown_table(["subset", "videos", *(c for _, c in COLUMNS)], rows)
             )
         scores = {**overall[scalings[0]], "by_scaling": overall, "subsets": means}
+        if uses_released_checkpoint(ctx.checkpoint):
+            parts.append(subset_paper_table(kind, {sub: m[scalings[0]] for sub, m in means.items()}))
         return finish(ctx, name, records, scores, "\n".join(parts), title=f"TAPVid-3D ({'3D' if kind == '3d' else '2D projection'})",
                       extra={"all_subsets": set(means) == set(SUBSETS)})  # fmt: skip
 
