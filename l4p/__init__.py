@@ -16,6 +16,8 @@ _LAZY = {
     "list_models": "l4p.build",
     "L4PPredictor": "l4p.api",
     "Prediction": "l4p.outputs",
+    "load_prediction": "l4p.inference.store",
+    "stream_to_disk": "l4p.inference.to_disk",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,8 +1,8 @@
-"""User-facing inference: `load_model` and `L4PPredictor.predict`.
+"""User-facing inference: `load_model` and the `L4PPredictor` facade.
 
-The predictor owns everything around the network: converting inputs, resizing to the
-model's window, mirror-padding the length, normalising, running windows (see
-`l4p.inference.engine`), and mapping every output back to the input's pixels and length.
+The predictor checks the request and hands the video to the stream engine in
+`l4p.inference` (source -> window feeder -> `WindowEngine` -> input-pixel chunks);
+`predict` collects the stream into one `Prediction`, `stream` yields it chunk by chunk.
 """
 
 from __future__ import annotations
@@ -12,21 +12,21 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 import torch
 
-from l4p.inference.engine import Mode, RawOutputs, run_model
-from l4p.inference.inputs import VideoLike, as_video_tensor
-from l4p.inference.queries import grid_queries, validate_queries
-from l4p.inference.resize import resize_flow, resize_frames, resize_maps, scale_intrinsics, scale_points
-from l4p.inference.windows import mirror_indices, padded_length
+from l4p.inference.emit import collect
+from l4p.inference.engine import Mode
+from l4p.inference.feed import IMAGENET_MEAN, IMAGENET_STD, StreamSetup
+from l4p.inference.source import StreamSource
+from l4p.inference.stream import VideoStream
 from l4p.models.l4p import L4P, TASKS
 from l4p.outputs import Prediction
 
 logger = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["DEFAULT_TASKS", "IMAGENET_MEAN", "IMAGENET_STD", "L4PPredictor", "config_of", "load_model"]
 DEFAULT_TASKS = ("depth", "flow", "motion", "camera")
 TASK_ALIASES = {
     "track": "tracks",
@@ -58,10 +58,12 @@ class L4PPredictor:
         window_batch_size: int = 1,
     ) -> None:
         self.model = model.eval()
-        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.device = _check_device(device) if device is not None else next(model.parameters()).device
         self.model.to(self.device)
         self.dtype = dtype
-        self.mode = mode
+        self.mode = _check_mode(mode)
+        if window_batch_size < 1:
+            raise ValueError(f"window_batch_size must be >= 1, got {window_batch_size}")
         self.window_batch_size = window_batch_size
 
     @property
@@ -70,7 +72,11 @@ class L4PPredictor:
         return self.model.tasks
 
     def _check_tasks(self, tasks: Sequence[str] | str) -> tuple[str, ...]:
-        names = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+        names = (
+            tuple(n.strip() for n in tasks.split(",") if n.strip())
+            if isinstance(tasks, str)
+            else tuple(tasks)
+        )
         if not names:
             raise ValueError(f"no task requested; choose from {TASKS}")
         out = []
@@ -83,15 +89,81 @@ class L4PPredictor:
             out.append(name)
         return tuple(dict.fromkeys(out))
 
-    def _autocast(self):
+    def autocast(self):
+        """The autocast context of the predictor's dtype (a no-op for float32)."""
         if self.dtype in (None, torch.float32):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
-    @torch.inference_mode()
+    def stream(
+        self,
+        video: StreamSource,
+        tasks: Sequence[str] | str = DEFAULT_TASKS,
+        *,
+        queries: torch.Tensor | Sequence | None = None,
+        grid_size: int | None = None,
+        grid_frame: int = 0,
+        intrinsics: torch.Tensor | None = None,
+        direction: str | None = None,
+        mode: Mode | None = None,
+        progress: bool = False,
+        cache_dir: str | Path | None = None,
+        state: dict | None = None,
+    ) -> VideoStream:
+        """Estimate the requested tasks frame chunk by frame chunk, in constant memory.
+
+        `for chunk in model.stream(video, tasks=...)` decodes frames as it goes, runs each
+        window as soon as it is full, carries every state across windows (stitching overlap,
+        inverse-depth and Sim(3) alignment, camera chain, tracking memory), and yields each
+        frame's final outputs at input resolution as soon as no later window can change them.
+
+        Latency: frames come out a stride (8 frames) at a time, when the window after them is
+        full: a frame leaves between one stride and one window minus one (8 to 15) frames
+        after it arrived. Chunks are exactly what `predict` returns for those frames.
+
+        Tracks: the forward pass runs window by window with the tracking memory (no frames
+        are kept); the track fields need the whole video (the time-reversed pass of
+        `direction="both"` and the per-video track-depth alignment), so they come in one last
+        chunk (`kind="tracks"`, frames 0..T-1). The (T x N) track arrays stay in memory; for
+        `direction="both"` the window-resolution frames, and in default mode with depth the
+        window-resolution depth, are kept in a disk cache (`cache_dir`, default a temporary
+        folder), not in RAM.
+
+        Args:
+            video: A path (mp4, gif, folder of frames), an in-memory video (see `predict`),
+                or any iterator of frames: (H, W, 3) uint8 numpy frames, (3, H, W) tensors,
+                or chunks of them (a camera, a robot). Every frame must have one size.
+            tasks: Tasks, as for `predict` (a comma-separated string works too).
+            queries: Track queries, as for `predict`.
+            grid_size: A G x G grid of queries on `grid_frame`.
+            grid_frame: Frame of the grid queries.
+            intrinsics: Known K in input pixels, (3, 3), (B, 3, 3) or (B, T, 3, 3).
+            direction: "both" or "forward" (see `predict`).
+            mode: Override the predictor's mode.
+            progress: A progress bar over frames with fps and ETA (off by default).
+            cache_dir: Folder of the disk caches (kept when given, so that a resumed stream
+                finds them; a temporary folder, removed at the end, otherwise).
+            state: `VideoStream.state_dict()` of an interrupted stream over the same video
+                and arguments: the stream continues after the last chunk it describes.
+
+        Returns:
+            An iterable `VideoStream` of `StreamChunk`s (start, stop, prediction, kind).
+        """
+        mode = _check_mode(mode or self.mode)
+        tasks = self._check_tasks(tasks)
+        direction = direction or ("forward" if mode == "released" else "both")
+        if direction not in ("both", "forward"):
+            raise ValueError(f"direction must be 'both' or 'forward', got {direction!r}")
+        h_t, h_h, h_w = (int(x) for x in self.model.window)
+        setup = StreamSetup(
+            tasks=tasks, mode=mode, direction=direction, window=(h_t, h_h, h_w), model_tasks=self.tasks,
+            queries_arg=queries, grid_size=grid_size, grid_frame=grid_frame, intrinsics_arg=intrinsics,
+        )  # fmt: skip
+        return VideoStream(self, video, setup, progress=progress, cache_dir=cache_dir, state=state)
+
     def predict(
         self,
-        video: VideoLike,
+        video: StreamSource,
         tasks: Sequence[str] | str = DEFAULT_TASKS,
         *,
         queries: torch.Tensor | Sequence | None = None,
@@ -104,86 +176,47 @@ class L4PPredictor:
     ) -> Prediction:
         """Estimate the requested tasks for a video (or a batch of equally sized videos).
 
+        The same engine as `stream`, collected into one `Prediction`.
+
         Args:
             video: Path (mp4, gif, folder of frames), uint8 numpy (T, H, W, 3), or tensor
-                (T, 3, H, W) / (B, T, 3, H, W), uint8 or float in [0, 1].
-            tasks: Any of "depth", "flow", "motion", "camera", "tracks".
+                (T, 3, H, W) / (B, T, 3, H, W), uint8 or float in [0, 1], or an iterator of
+                frames (see `stream`).
+            tasks: Any of "depth", "flow", "motion", "camera", "tracks" (a sequence, or one
+                comma-separated string such as "depth,flow").
             queries: Track queries (N, 3) or (B, N, 3) as (t, x, y): frame index and input
                 pixels, integer = pixel centre.
             grid_size: Instead of queries, a G x G grid of queries on frame `grid_frame`.
             grid_frame: Frame of the grid queries.
             intrinsics: Known K in input pixels, (3, 3), (B, 3, 3) or (B, T, 3, 3); used for
-                cameras and 3D tracks instead of the estimate.
+                cameras and 3D tracks instead of the estimate. Without it, 3D tracks use the
+                camera head's K estimate (default mode: the camera head runs on the first
+                window for that when cameras were not requested; released mode leaves
+                `tracks_3d` empty then).
             direction: "both" tracks forward and backward from each query (every frame is
                 filled); "forward" is the released behaviour (frames before a query are NaN).
                 Default: "both", or "forward" in released mode.
             mode: Override the predictor's mode for this call.
-            progress: Show a progress bar over windows.
+            progress: Show a progress bar over frames.
 
         Returns:
-            A `Prediction` on the CPU, float32, at the input's resolution and length.
+            A `Prediction` on the CPU, float32, at the input's resolution and length. In
+            default mode the world frame is frame 0's camera (its extrinsics are the
+            identity); released mode keeps the released model's world.
         """
-        mode = mode or self.mode
-        tasks = self._check_tasks(tasks)
-        direction = direction or ("forward" if mode == "released" else "both")
-        if direction not in ("both", "forward"):
-            raise ValueError(f"direction must be 'both' or 'forward', got {direction!r}")
-        frames = as_video_tensor(video)
-        b, t, _, h_in, w_in = frames.shape
-        queries_bn3 = None
-        if "tracks" in tasks:
-            if queries is None and grid_size is None:
-                raise ValueError("tracks need queries=(N, 3) as (t, x, y) or grid_size=G")
-            if queries is None:
-                assert grid_size is not None
-                queries = grid_queries(grid_size, frame=grid_frame, height=h_in, width=w_in, num_frames=t)
-            queries_bn3 = validate_queries(queries, batch=b, num_frames=t, height=h_in, width=w_in)
-        k_in = _intrinsics_bt33(intrinsics, b, t) if intrinsics is not None else None
-
-        _, h_win, w_win = self.model.window
-        size_in, size_win = (h_in, w_in), (h_win, w_win)
-        t_pad = padded_length(t, window=self.model.window[0], stride=self.model.stride)
-        clip = resize_frames(frames, size_win)[:, mirror_indices(t, t_pad)].to(self.device)
-        clip = _normalise(clip)
-        k_win = None if k_in is None else scale_intrinsics(k_in, src=size_in, dst=size_win)
-        if k_win is not None:
-            k_win = k_win[:, mirror_indices(t, t_pad)].to(self.device)
-        fallback = (
-            _demo_intrinsics(b, t_pad, size_in, size_win).to(self.device) if mode == "released" else None
-        )
-        q_win = None
-        if queries_bn3 is not None:
-            q_win = queries_bn3.clone()
-            q_win[..., 0] += 0.5
-            q_win[..., 1:] = scale_points(q_win[..., 1:], src=size_in, dst=size_win) + 0.5
-            q_win = q_win.to(self.device)
-
-        with self._autocast():
-            raw = run_model(
-                self.model, clip.transpose(1, 2), tasks=tasks, queries_bn3=q_win, intrinsics_bt33=k_win,
-                fallback_intrinsics_bt33=fallback, mode=mode, window_batch_size=self.window_batch_size,
+        return collect(
+            self.stream(
+                video,
+                tasks,
+                queries=queries,
+                grid_size=grid_size,
+                grid_frame=grid_frame,
+                intrinsics=intrinsics,
+                direction=direction,
+                mode=mode,
                 progress=progress,
             )  # fmt: skip
-            backward = None
-            if q_win is not None and direction == "both":
-                backward = self._track_backward(clip, q_win, t, t_pad, mode)
-        return _to_prediction(
-            raw, backward, t=t, size_in=size_in, size_win=size_win, k_in=k_in, queries=queries_bn3,
-            stride=self.model.stride, align_track_depth=mode == "default",
-        )  # fmt: skip
-
-    def _track_backward(
-        self, clip: torch.Tensor, q_win: torch.Tensor, t: int, t_pad: int, mode: Mode
-    ) -> RawOutputs:
-        """Track on the time-reversed video (queries mirrored in time)."""
-        reverse = torch.arange(t - 1, -1, -1)
-        clip_rev = clip[:, reverse][:, mirror_indices(t, t_pad)]
-        q_rev = q_win.clone()
-        q_rev[..., 0] = t - q_win[..., 0]  # frame k + 0.5 -> (t - 1 - k) + 0.5
-        return run_model(
-            self.model, clip_rev.transpose(1, 2), tasks=("tracks",), queries_bn3=q_rev, mode=mode,
-            window_batch_size=self.window_batch_size,
-        )  # fmt: skip
+        )
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Save weights (`model.safetensors`) and the builder config (`config.json`)."""
@@ -192,64 +225,23 @@ class L4PPredictor:
         return save_pretrained(self.model, directory)
 
 
-def _normalise(clip_btchw: torch.Tensor) -> torch.Tensor:
-    mean = clip_btchw.new_tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-    std = clip_btchw.new_tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
-    return (clip_btchw - mean) / std
+def _check_mode(mode: str) -> Mode:
+    if mode not in get_args(Mode):
+        raise ValueError(f"mode must be 'default' or 'released', got {mode!r}")
+    return mode  # type: ignore[return-value]
 
 
-def _intrinsics_bt33(k: torch.Tensor, b: int, t: int) -> torch.Tensor:
-    k = torch.as_tensor(k, dtype=torch.float32)
-    if k.shape[-2:] != (3, 3) or k.ndim > 4:
+def _check_device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
-            f"intrinsics must be (3, 3), (B, 3, 3) or (B, T, 3, 3) in input pixels, got {tuple(k.shape)}"
+            f"device {str(device)!r} was requested but CUDA is not available here; pass device='cpu'"
         )
-    if k.ndim == 2:
-        k = k[None]
-    if k.ndim == 3:
-        k = k[:, None]
-    return k.expand(b, t, 3, 3).clone()
-
-
-def _demo_intrinsics(b: int, t: int, size_in: tuple[int, int], size_win: tuple[int, int]) -> torch.Tensor:
-    """The released demo's K for an unknown camera: f = min(H, W), c = (W/2, H/2), then resized."""
-    h, w = size_in
-    k = torch.tensor([[min(h, w), 0.0, w / 2], [0.0, min(h, w), h / 2], [0.0, 0.0, 1.0]])
-    return scale_intrinsics(k, src=size_in, dst=size_win).expand(b, t, 3, 3)
-
-
-def _to_prediction(
-    raw: RawOutputs,
-    backward: RawOutputs | None,
-    *,
-    t: int,
-    size_in: tuple[int, int],
-    size_win: tuple[int, int],
-    k_in: torch.Tensor | None,
-    queries: torch.Tensor | None,
-    stride: int = 8,
-    align_track_depth: bool = False,
-) -> Prediction:
-    """Crop padding, map window outputs back to input pixels, and fill a `Prediction`."""
-    pred = Prediction()
-    if raw.depth is not None:
-        pred.depth = resize_maps(raw.depth[:, :t], size_in).cpu()
-    if raw.flow is not None:
-        flow = resize_flow(raw.flow[:, :t], size_in).cpu()
-        flow[:, 0] = float("nan")
-        pred.flow = flow
-    if raw.motion_logits is not None:
-        pred.motion = torch.sigmoid(resize_maps(raw.motion_logits[:, :t], size_in)).cpu()
-    if raw.cam_to_world is not None and raw.intrinsics is not None:
-        pred.extrinsics = torch.linalg.inv(raw.cam_to_world[:, :t].double()).float().cpu()
-        pred.intrinsics = scale_intrinsics(raw.intrinsics[:, :t], src=size_win, dst=size_in).cpu()
-    if raw.tracks is not None and queries is not None:
-        from l4p.inference.tracks import fill_tracks
-
-        fill_tracks(pred, raw.tracks, None if backward is None else backward.tracks, t=t, size_in=size_in,
-                    size_win=size_win, k_in=k_in, queries=queries, stride=stride,
-                    align_depth=align_track_depth)  # fmt: skip
-    return pred
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {str(device)!r} does not exist ({torch.cuda.device_count()} CUDA devices); pick another"
+        )
+    return dev
 
 
 def load_model(

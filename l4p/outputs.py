@@ -7,6 +7,7 @@ that were not requested are None.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -25,7 +26,9 @@ class Prediction:
             moves to p + flow[t] in frame t-1; channel 0 is x. Frame 0 is NaN.
         motion: (B, T, H, W) probability in [0, 1] that the pixel moves in the world.
         extrinsics: (B, T, 4, 4) world-to-camera, OpenCV axes (x right, y down, z
-            forward); the world is the first frame's camera, up to the depth scale.
+            forward); in default mode the world is frame 0's camera (frame 0's
+            extrinsics are the identity), up to the depth scale; released mode keeps the
+            released model's world (frame 0 is not the identity there).
         intrinsics: (B, T, 3, 3) pinhole K in input pixels, integer = pixel centre.
         tracks: (B, T, N, 2) track positions (x, y) in input pixels, integer = pixel centre.
         visibility: (B, T, N) bool.
@@ -64,12 +67,38 @@ class Prediction:
         return {k: v.detach().cpu().numpy() for k, v in self.tensors().items()}
 
     def save(self, path: str | Path) -> Path:
-        """Write the prediction to a compressed `.npz` (fields as arrays, plus `depth_kind`)."""
+        """Write the prediction to a compressed `.npz` (fields as arrays, plus `depth_kind`).
+
+        The file is written atomically (temp file + rename). `.npz` is appended when the
+        name lacks it, and the returned path is the file written. `Prediction.load` (or
+        `l4p.load_prediction`) reads it back exactly.
+        """
         path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict = {"depth_kind": np.array(self.depth_kind), **self.to_numpy()}
-        np.savez_compressed(path, **arrays)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        try:
+            np.savez_compressed(tmp, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prediction:
+        """Read a file written by `save` (`.npz` may be left out of the name)."""
+        path = Path(path)
+        if not path.exists() and path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        names = {f.name for f in fields(cls)}
+        with np.load(path) as data:
+            out = cls(depth_kind=str(data["depth_kind"])) if "depth_kind" in data else cls()
+            for key in data.files:
+                if key in names and key != "depth_kind":
+                    setattr(out, key, torch.from_numpy(data[key]))
+        return out
 
     def __getitem__(self, b: int) -> Prediction:
         """The prediction of one video, batch axis kept (size 1)."""

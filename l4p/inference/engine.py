@@ -1,11 +1,12 @@
-"""Windowed inference at the model's resolution.
+"""Windowed inference at the model's resolution over a whole (padded) clip.
 
 Each window is encoded once, the heads run on it, and the results are stitched, aligned and
-the tracking memory carried over.
+the tracking memory carried over. The work is done by the streaming `WindowEngine`
+(`l4p.inference.window_engine`); `run_model` pushes a whole clip through it and collects.
 
 Inputs and outputs here are in *window pixels* (the model's input size) and the released
-continuous track convention (+0.5 = pixel/frame centre); `l4p.api` converts from and to the
-user's video.
+continuous track convention (+0.5 = pixel/frame centre); `l4p.inference.stream` converts from
+and to the user's video.
 
 Modes:
 * `"released"` reproduces the released pipeline: overwrite stitching, plain least-squares
@@ -22,26 +23,19 @@ ours falls back and warns).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
+from einops import rearrange
 from tqdm.auto import tqdm
 
-from l4p.geometry.align import overlap_point_maps, sim3_threshold_from_depth
-from l4p.geometry.align_depth import apply_inverse_depth_affine, fit_inverse_depth_affine
-from l4p.geometry.align_sim3 import apply_sim3_to_depth, apply_sim3_to_poses
-from l4p.geometry.align_sim3_robust import fit_sim3
-from l4p.geometry.intrinsics import grid_to_pixels, pixels_to_grid
-from l4p.geometry.rays import rays_to_cameras
-from l4p.heads.tracking.driver import TrackingResult, run_windows
-from l4p.inference.windows import stitch_dense, window_starts
-from l4p.models.l4p import DENSE_TASKS, L4P
+from l4p.heads.tracking.driver import TrackingResult
+from l4p.inference.window_engine import RawChunk, WindowEngine
+from l4p.inference.window_step import Mode
+from l4p.inference.windows import window_starts
 
-logger = logging.getLogger(__name__)
-Mode = Literal["default", "released"]
+__all__ = ["Mode", "RawOutputs", "collect_raw", "run_model"]
 
 
 @dataclass
@@ -69,45 +63,17 @@ class RawOutputs:
     window_starts: list[int] = field(default_factory=list)
 
 
-@dataclass
-class _Cameras:
-    """Per-window camera state: the window-0 K estimate in grid units."""
-
-    k_grid_first: torch.Tensor | None = None
-
-
-def _window_cameras(
-    rays: torch.Tensor,
-    *,
-    index: int,
-    start: int,
-    state: _Cameras,
-    patch: tuple[int, int],
-    mode: Mode,
-    intrinsics: torch.Tensor | None,
-    fallback_intrinsics: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Camera-to-world poses (B, t, 4, 4) and K in window pixels (B, t, 3, 3) of one window."""
-    t = rays.shape[2]
-    span = slice(start, start + t)
-    if intrinsics is not None:  # given K: rotations and output both use it
-        k_grid = pixels_to_grid(intrinsics[:, span], patch)
-        cams = rays_to_cameras(rays, intrinsics_grid_b33=k_grid)
-        return cams.camera_to_world, intrinsics[:, span].float()
-    if index == 0:
-        cams = rays_to_cameras(rays, intrinsics_method="released" if mode == "released" else "dlt")
-        state.k_grid_first = cams.intrinsics_grid
-    elif mode == "released" and fallback_intrinsics is not None:
-        cams = rays_to_cameras(rays, intrinsics_grid_b33=pixels_to_grid(fallback_intrinsics[:, span], patch))
-    else:
-        cams = rays_to_cameras(rays, intrinsics_grid_b33=state.k_grid_first)
-    assert state.k_grid_first is not None
-    k_pix = grid_to_pixels(state.k_grid_first, patch)[:, None].expand(-1, t, 3, 3)
-    return cams.camera_to_world, k_pix
+def collect_raw(chunks: list[RawChunk]) -> dict[str, torch.Tensor]:
+    """Concatenate consecutive chunks' values along time."""
+    out: dict[str, torch.Tensor] = {}
+    for name in chunks[0].values if chunks else ():
+        axis = 2 if name.startswith("track_") else 1
+        out[name] = torch.cat([c.values[name] for c in chunks], dim=axis)
+    return out
 
 
 def run_model(
-    model: L4P,
+    model,
     video_bcthw: torch.Tensor,
     *,
     tasks: Collection[str],
@@ -134,103 +100,38 @@ def run_model(
         point_map_stride: Pixel stride of the overlap point maps of the Sim(3) fit.
         progress: Show a progress bar over windows.
     """
-    b, _, num_frames, h, w = video_bcthw.shape
-    win = model.window[0]
-    starts = window_starts(num_frames, window=win, stride=model.stride)
-    run_dense = {t for t in tasks if t in DENSE_TASKS}
-    if "camera" in run_dense and mode == "default" and len(starts) > 1:
-        if "depth" in model.heads:
-            run_dense.add("depth")
-        else:
-            logger.warning("the model has no depth head: camera windows are not chained into one world frame")
-    enc_tasks = run_dense | ({"tracks"} if "tracks" in tasks else set())
-    patch = (model.encoder.patch_embed.patch,) * 2
-    out = RawOutputs(window_starts=starts)
-    cams = _Cameras()
-    finals: list[torch.Tensor] = []
-    grid = None
-    bar = tqdm(total=len(starts), desc="windows", disable=not progress, leave=False)
-    for g0 in range(0, len(starts), window_batch_size):
-        group = starts[g0 : g0 + window_batch_size]
-        clips = torch.cat([video_bcthw[:, :, s : s + win] for s in group])
-        feats = model.encode(clips, tasks=enc_tasks)
-        dense = model.decode_dense(feats, tasks=run_dense)
-        grid = feats.grid
-        for i, start in enumerate(group):
-            part = slice(i * b, (i + 1) * b)
-            index = g0 + i
-            if feats.final is not None:
-                finals.append(feats.final[part])
-            _stitch_window(
-                out, dense, part=part, index=index, start=start, overlap_len=win - model.stride, num_frames=num_frames,
-                cams=cams, patch=patch, mode=mode, intrinsics=intrinsics_bt33,
-                fallback_intrinsics=fallback_intrinsics_bt33, point_map_stride=point_map_stride,
-            )  # fmt: skip
-            bar.update(1)
-    bar.close()
-    if "tracks" in tasks:
-        if queries_bn3 is None or model.tracker is None:
-            raise ValueError("tracking needs queries and a model with a tracking head")
-        out.tracks = run_windows(
-            model.tracker, finals, queries_bn3, window_starts=starts, num_frames=num_frames, grid_thw=grid
+    num_frames = video_bcthw.shape[2]
+    starts = window_starts(num_frames, window=model.window[0], stride=model.stride)
+    engine = WindowEngine(
+        model, tasks=tasks, queries_bn3=queries_bn3, mode=mode, window_batch_size=window_batch_size,
+        point_map_stride=point_map_stride, keep_records=True,
+    )  # fmt: skip
+    frames = rearrange(video_bcthw, "b c t h w -> b t c h w")
+    chunks: list[RawChunk] = []
+    step = model.stride
+    for lo in tqdm(range(0, num_frames, step), desc="frames", disable=not progress, leave=False):
+        hi = min(lo + step, num_frames)
+        chunks += engine.push(
+            frames[:, lo:hi],
+            None if intrinsics_bt33 is None else intrinsics_bt33[:, lo:hi],
+            None if fallback_intrinsics_bt33 is None else fallback_intrinsics_bt33[:, lo:hi],
         )
+    chunks += engine.finish(pad=False)
+    values = collect_raw(chunks)
+    out = RawOutputs(window_starts=starts)
+    for name in ("depth", "flow", "motion_logits", "cam_to_world", "intrinsics"):
+        setattr(out, name, values.get(name))
     if "depth" not in tasks:
         out.depth = None
-    return out
-
-
-def _alloc(
-    out: RawOutputs, name: str, like: torch.Tensor, num_frames: int, fill: float = float("nan")
-) -> torch.Tensor:
-    buf = getattr(out, name)
-    if buf is None:
-        buf = like.new_full((like.shape[0], num_frames, *like.shape[2:]), fill, dtype=torch.float32)
-        setattr(out, name, buf)
-    return buf
-
-
-def _stitch_window(
-    out: RawOutputs, dense, *, part: slice, index: int, start: int, overlap_len: int, num_frames: int,
-    cams: _Cameras, patch: tuple[int, int], mode: Mode, intrinsics, fallback_intrinsics, point_map_stride: int,
-) -> None:  # fmt: skip
-    """Align one window's dense outputs to what is stitched so far and write them in."""
-    if dense.flow is not None:
-        flow = dense.flow[part].float()
-        stitch_dense(_alloc(out, "flow", flow, num_frames), flow, start=start, keep_first=True)
-    if dense.motion is not None:
-        motion = dense.motion[part].float()
-        stitch_dense(_alloc(out, "motion_logits", motion, num_frames), motion, start=start)
-    depth = dense.depth[part].float() if dense.depth is not None else None
-    overlap = slice(start, start + overlap_len) if index > 0 else None
-    if dense.camera_rays is not None:
-        rays = dense.camera_rays[part]
-        out.rays.append(rays)
-        c2w, k_pix = _window_cameras(
-            rays, index=index, start=start, state=cams, patch=patch, mode=mode,
-            intrinsics=intrinsics, fallback_intrinsics=fallback_intrinsics,
-        )  # fmt: skip
-        if depth is not None and overlap is not None:
-            assert out.depth is not None and out.intrinsics is not None and out.cam_to_world is not None
-            n_ov = overlap.stop - overlap.start
-            src = overlap_point_maps(
-                depth[:, :n_ov], k_pix[:, :n_ov], c2w[:, :n_ov], pixel_stride=point_map_stride
-            )
-            dst = overlap_point_maps(
-                out.depth[:, overlap], out.intrinsics[:, overlap], out.cam_to_world[:, overlap],
-                pixel_stride=point_map_stride,
-            )  # fmt: skip
-            sim3 = fit_sim3(src, dst, threshold=sim3_threshold_from_depth(depth[:, :n_ov]), method="robust")
-            c2w = apply_sim3_to_poses(c2w, sim3)
-            depth = apply_sim3_to_depth(depth, sim3)
-        stitch_dense(_alloc(out, "cam_to_world", c2w, num_frames), c2w, start=start)
-        stitch_dense(_alloc(out, "intrinsics", k_pix, num_frames), k_pix, start=start)
-    elif depth is not None and overlap is not None:
-        assert out.depth is not None
-        n_ov = overlap.stop - overlap.start
-        scale, shift = fit_inverse_depth_affine(
-            depth[:, :n_ov], out.depth[:, overlap], robust=mode == "default"
+    if "camera" not in tasks:
+        out.cam_to_world = out.intrinsics = None
+    out.rays = [i.rays for i in engine.infos if i.rays is not None]
+    out.depth_alignment = [i.depth_alignment for i in engine.infos if i.depth_alignment is not None]
+    if "tracks" in tasks:
+        out.tracks = TrackingResult(
+            traj=values["track_traj"],
+            vis=values["track_vis"],
+            depth=values["track_depth"],
+            windows=engine.records,
         )
-        out.depth_alignment.append((scale, shift))
-        depth = apply_inverse_depth_affine(depth, scale, shift)
-    if depth is not None:
-        stitch_dense(_alloc(out, "depth", depth, num_frames), depth, start=start)
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -11,26 +13,39 @@ from l4p.inference.resize import scale_points
 from l4p.outputs import Prediction
 
 
-def fill_tracks(
-    pred: Prediction,
+def track_fields(
     forward: TrackingResult,
     backward: TrackingResult | None,
     *,
     t: int,
     size_in: tuple[int, int],
     size_win: tuple[int, int],
-    k_in: torch.Tensor | None,
     queries: torch.Tensor,
+    intrinsics: torch.Tensor | None = None,
+    extrinsics: torch.Tensor | None = None,
     stride: int = 8,
-    align_depth: bool = False,
-) -> None:
-    """Fill tracks, visibility, track depth and 3D tracks of `pred` (in place).
+    sample_depth: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Prediction:
+    """The track fields of a `Prediction` from the window-space tracking results.
 
     Frames before a query's frame come from the time-reversed pass when there is one;
-    otherwise they are NaN (positions, depth) and not visible. With `align_depth` and a
-    depth map in `pred`, each window's track depth is rescaled onto the depth map (see
+    otherwise they are NaN (positions, depth) and not visible. With `sample_depth` (default
+    mode with a depth map), each window's track depth is rescaled onto the depth map (see
     `align_track_depth`).
+
+    Args:
+        forward: Forward tracks over at least `t` frames (window pixels, +0.5 convention).
+        backward: Tracks of the time-reversed pass, or None.
+        t: Frames of the video.
+        size_in: Input (H, W).
+        size_win: Window (h, w).
+        queries: (B, N, 3) the user's queries, input pixels.
+        intrinsics: (B, T, 3, 3) K in input pixels for `tracks_3d`, or None.
+        extrinsics: (B, T, 4, 4) world-to-camera for `tracks_world`, or None.
+        stride: Frames between windows.
+        sample_depth: Maps tracks (B, T, N, 2) in input pixels to the depth map there (B, T, N).
     """
+    pred = Prediction()
     traj, vis, depth = (x[:, :, :t].float().cpu() for x in (forward.traj, forward.vis, forward.depth))
     before = torch.arange(t)[None, None, :] < queries[..., 0:1]  # (B, N, T)
     valid = torch.ones_like(before)
@@ -51,21 +66,24 @@ def fill_tracks(
     pred.visibility_prob = rearrange(prob, "b n t -> b t n")
     pred.visibility = pred.visibility_prob > 0.5
     pred.track_depth = rearrange(torch.where(valid, depth, nan), "b n t -> b t n")
-    if align_depth and pred.depth is not None:
+    if sample_depth is not None:
         segments = _window_segments(before, stride=stride, backward=backward is not None)
-        pred.track_depth = align_track_depth(
-            pred.track_depth, pred.tracks, pred.visibility, pred.depth, rearrange(segments, "b n t -> b t n")
+        pred.track_depth = align_sampled_track_depth(
+            pred.track_depth,
+            sample_depth(pred.tracks),
+            pred.visibility,
+            rearrange(segments, "b n t -> b t n"),
         )
-    k = k_in if k_in is not None else pred.intrinsics
-    if k is None:
-        return
+    if intrinsics is None:
+        return pred
     homog = torch.cat([pred.tracks, torch.ones_like(pred.tracks[..., :1])], dim=-1)  # (B, T, N, 3)
-    rays = torch.einsum("btij,btnj->btni", torch.linalg.inv(k.float()), homog)
+    rays = torch.einsum("btij,btnj->btni", torch.linalg.inv(intrinsics.float()), homog)
     pred.tracks_3d = rays * pred.track_depth[..., None]
-    if pred.extrinsics is not None:
-        cam_to_world = torch.linalg.inv(pred.extrinsics.double()).float()
+    if extrinsics is not None:
+        cam_to_world = torch.linalg.inv(extrinsics.double()).float()
         rot, trans = cam_to_world[..., :3, :3], cam_to_world[..., :3, 3]
         pred.tracks_world = torch.einsum("btij,btnj->btni", rot, pred.tracks_3d) + trans[:, :, None]
+    return pred
 
 
 def _window_segments(before: torch.Tensor, *, stride: int, backward: bool) -> torch.Tensor:
@@ -86,6 +104,17 @@ def _window_segments(before: torch.Tensor, *, stride: int, backward: bool) -> to
     return seg
 
 
+def sample_depth_map(depth_bthw: torch.Tensor, tracks_btn2: torch.Tensor) -> torch.Tensor:
+    """The depth map (B, T, H, W) bilinearly sampled at tracks (B, T, N, 2), input pixels -> (B, T, N)."""
+    _, _, h, w = depth_bthw.shape
+    grid = torch.stack([(tracks_btn2[..., 0] + 0.5) / w * 2 - 1, (tracks_btn2[..., 1] + 0.5) / h * 2 - 1], -1)
+    maps = rearrange(depth_bthw, "b t h w -> (b t) 1 h w")
+    sampled = F.grid_sample(
+        maps, rearrange(grid, "b t n c -> (b t) 1 n c").nan_to_num(0), align_corners=False
+    )
+    return rearrange(sampled, "(b t) 1 1 n -> b t n", b=depth_bthw.shape[0])
+
+
 def align_track_depth(
     track_depth_btn: torch.Tensor,
     tracks_btn2: torch.Tensor,
@@ -95,11 +124,6 @@ def align_track_depth(
 ) -> torch.Tensor:
     """Rescale track depth onto the (stitched, window-consistent) depth map.
 
-    The tracking head's depth has its own unknown scale in every window (the released model
-    leaves it so). Per video and per segment (window of the pass that wrote the entry), the
-    scale is the median of depth_map(track) / track_depth over visible entries with valid
-    values; a segment without such entries takes the video's median over all its entries.
-
     Args:
         track_depth_btn: (B, T, N) positive track depth (NaN where undefined).
         tracks_btn2: (B, T, N, 2) track positions in depth-map pixels (integer = centre).
@@ -108,15 +132,35 @@ def align_track_depth(
         segment_btn: (B, T, N) segment ids.
 
     Returns:
+        (B, T, N) rescaled track depth (see `align_sampled_track_depth`).
+    """
+    sampled = sample_depth_map(depth_bthw, tracks_btn2)
+    return align_sampled_track_depth(track_depth_btn, sampled, visible_btn, segment_btn)
+
+
+def align_sampled_track_depth(
+    track_depth_btn: torch.Tensor,
+    sampled_btn: torch.Tensor,
+    visible_btn: torch.Tensor,
+    segment_btn: torch.Tensor,
+) -> torch.Tensor:
+    """Rescale track depth onto the depth map sampled at the tracks.
+
+    The tracking head's depth has its own unknown scale in every window (the released model
+    leaves it so). Per video and per segment (window of the pass that wrote the entry), the
+    scale is the median of depth_map(track) / track_depth over visible entries with valid
+    values; a segment without such entries takes the video's median over all its entries.
+
+    Args:
+        track_depth_btn: (B, T, N) positive track depth (NaN where undefined).
+        sampled_btn: (B, T, N) the depth map at the tracks (`sample_depth_map`).
+        visible_btn: (B, T, N) bool.
+        segment_btn: (B, T, N) segment ids.
+
+    Returns:
         (B, T, N) rescaled track depth.
     """
-    _, _, h, w = depth_bthw.shape
-    grid = torch.stack([(tracks_btn2[..., 0] + 0.5) / w * 2 - 1, (tracks_btn2[..., 1] + 0.5) / h * 2 - 1], -1)
-    maps = rearrange(depth_bthw, "b t h w -> (b t) 1 h w")
-    sampled = F.grid_sample(
-        maps, rearrange(grid, "b t n c -> (b t) 1 n c").nan_to_num(0), align_corners=False
-    )
-    ratio = rearrange(sampled, "(b t) 1 1 n -> b t n", b=depth_bthw.shape[0]) / track_depth_btn
+    ratio = sampled_btn / track_depth_btn
     ok = torch.isfinite(ratio) & (ratio > 0)
     out = track_depth_btn.clone()
     for b in range(out.shape[0]):

@@ -134,7 +134,13 @@ def next_history(
 
 
 def reseed_queries(
-    queries_bn3: torch.Tensor, traj_bnt2: torch.Tensor, vis_bnt: torch.Tensor, *, start: int, stop: int
+    queries_bn3: torch.Tensor,
+    traj_bnt2: torch.Tensor,
+    vis_bnt: torch.Tensor,
+    *,
+    start: int,
+    stop: int,
+    buffer_start: int = 0,
 ) -> torch.Tensor:
     """Move each query to its most visible buffered frame in [start, stop) if that is later.
 
@@ -144,12 +150,16 @@ def reseed_queries(
         vis_bnt: (B, N, T) stitched visibility logits (placeholders before each query).
         start: First overlap frame (the next window's start).
         stop: End of the overlap (this window's end), exclusive.
+        buffer_start: Absolute frame of the buffers' first entry (a streaming caller keeps
+            only the last window's frames).
 
     Returns:
         (B, N, 3) the new queries.
     """
-    best = vis_bnt[:, :, start:stop].argmax(-1) + start  # first maximum on ties
-    xy = torch.gather(traj_bnt2, 2, best[:, :, None, None].expand(-1, -1, 1, 2))[:, :, 0]
+    lo, hi = start - buffer_start, stop - buffer_start
+    local = vis_bnt[:, :, lo:hi].argmax(-1) + lo  # first maximum on ties
+    best = local + buffer_start
+    xy = torch.gather(traj_bnt2, 2, local[:, :, None, None].expand(-1, -1, 1, 2))[:, :, 0]
     t_new = (best + 0.5).to(queries_bn3.dtype)
     candidate = torch.cat([t_new[..., None], xy.to(queries_bn3.dtype)], dim=-1)
     later = (t_new > queries_bn3[..., 0])[..., None]
@@ -167,6 +177,7 @@ def update_memory(
     window_start: int,
     next_start: int,
     grid_thw: tuple[int, int, int],
+    buffer_start: int = 0,
 ) -> TrackMemory:
     """Memory for the window starting at `next_start`, after stitching this window's outputs.
 
@@ -181,6 +192,7 @@ def update_memory(
         next_start: Next window's first frame; the stride must be a positive multiple of the
             tubelet size smaller than the window.
         grid_thw: This window's token grid.
+        buffer_start: Absolute frame of the first entry of `traj_bnt2` and `vis_bnt`.
     """
     window_len = inputs.valid.shape[-1]
     stride = next_start - window_start
@@ -191,7 +203,12 @@ def update_memory(
     return replace(
         memory,
         queries=reseed_queries(
-            memory.queries, traj_bnt2, vis_bnt, start=next_start, stop=window_start + window_len
+            memory.queries,
+            traj_bnt2,
+            vis_bnt,
+            start=next_start,
+            stop=window_start + window_len,
+            buffer_start=buffer_start,
         ),
         track_features=torch.where(active[..., None], output.track_feature, memory.track_features),
         track_feature_labels=torch.where(active, 1, memory.track_feature_labels),
