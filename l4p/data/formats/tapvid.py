@@ -7,7 +7,8 @@
   ``<shard stem>/<index in the shard>``; the optional ``"video_id"`` key is recorded if present.
 
 The benchmark resizes every video to 256x256 and scales the [0, 1] points by 256 (raster
-coordinates, (0, 0) = top-left corner).
+coordinates, (0, 0) = top-left corner). Listing the videos unpickles each file once; videos are
+then read one pickle at a time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 __all__ = ["TapVidVideo", "TapVidPickles", "resize_video"]
@@ -42,8 +42,15 @@ def _decode(frames) -> np.ndarray:
 
 
 def resize_video(frames: np.ndarray, size: int = 256) -> np.ndarray:
-    """(T, H, W, 3) uint8 -> (T, size, size, 3), bilinear."""
-    return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in frames])
+    """(T, H, W, 3) uint8 -> (T, size, size, 3) with PIL's Lanczos filter.
+
+    tapnet resizes with ``mediapy.resize_video``; that it filters uint8 frames with PIL's Lanczos
+    is our reading of mediapy (an assumption; frames the model sees may differ by rounding).
+    """
+    from PIL import Image
+
+    lanczos = Image.Resampling.LANCZOS
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), lanczos)) for f in frames])
 
 
 def _load(path: Path):
