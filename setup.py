@@ -29,6 +29,7 @@ setup(
         "pytorch-lightning>=2.4",
         "jsonargparse[signatures]>=4.27",
         "tensorboard>=2.14",
+        "zarr>=3.0; python_version >= '3.11'",  # prediction store (l4p.inference.store); zarr 3 needs 3.11
     ],
     extras_require={
         "dev": [
