@@ -63,10 +63,15 @@ def test_kitti15_epe_and_fl(tmp_path) -> None:
         (root / "flow_occ").mkdir(parents=True, exist_ok=True)
         write_kitti_flow(root / "flow_occ" / f"{n:06d}_10.png", gt, valid)
         gts.append(gt)
-    queue = [g + D for g in gts]  # reversed pair [11, 10]: backward flow of frame 10 = forward 10->11
+    run = get_protocol("flow-kitti15").load()
+    queue = list(gts)  # reversed pair [11, 10]: backward flow of frame 10 = forward 10->11
     stub = ReplayPredictor(lambda video, **_: _flow_prediction(np.stack([queue[0], queue.pop(0)])))
-    out = get_protocol("flow-kitti15").load()(context(tmp_path / "data_scene_flow", tmp_path / "o", stub))
+    out = run(context(tmp_path / "data_scene_flow", tmp_path / "o", stub))
     assert stub.calls[0]["video"].shape == (2, 8, 20, 3)
+    assert out["scores"]["epe"] == 0 and out["scores"]["fl_all_percent"] == 0
+    queue = [g + D for g in gts]
+    stub = ReplayPredictor(lambda video, **_: _flow_prediction(np.stack([queue[0], queue.pop(0)])))
+    out = run(context(tmp_path / "data_scene_flow", tmp_path / "o", stub, overwrite=True))
     assert out["scores"]["epe"] == pytest.approx(5.0)
     assert out["scores"]["fl_all_percent"] == pytest.approx(100.0)  # 5 > 3 px and 5/|f| > 5 % (|f| <= 29)
 
