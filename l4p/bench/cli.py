@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                    help="protocol option (see --layout); repeatable")  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="redo finished items")
+    p.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    p.add_argument("--debug", action="store_true", help="debug logs (put it before 'bench' for tracebacks)")
     return p
 
 
@@ -96,6 +98,8 @@ def list_text() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``l4p bench`` (also callable on its own); returns the exit code."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.quiet or args.debug:
+        logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.WARNING)
     if args.list:
         sys.stdout.write(list_text())
         return 0
