@@ -18,14 +18,10 @@ under `torchrun` / SLURM `srun` for several nodes). On a CPU it is a plain seque
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import signal
-import sys
 import time
 import traceback
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,8 +29,6 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import TQDMProgressBar
-from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 from torch.utils.data import DataLoader, Dataset
 
 from l4p.api import L4PPredictor
@@ -43,14 +37,14 @@ from l4p.export.run_record import (
     DONE_MARKER,
     FAILED_MARKER,
     clear_outputs,
-    owner,
     read_marker,
-    stale_reason,
     write_done_marker,
     write_failed_marker,
 )
 from l4p.logging_context import per_video_warnings
 from l4p.models.l4p import L4P
+from l4p.predict_jobs import VideoJob, plan_jobs, todo_jobs
+from l4p.predict_trainer import StderrProgressBar, predict_interruptible, quiet_lightning
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +57,6 @@ __all__ = [
     "predict_many",
     "todo_jobs",
 ]
-
-
-@dataclass(frozen=True)
-class VideoJob:
-    """One video and the folder its outputs go to."""
-
-    video: str
-    out_dir: str
 
 
 @dataclass
@@ -106,64 +92,6 @@ class VideoResult:
     seconds: float = 0.0
     frames: int = 0
     error: str = ""
-
-
-def todo_jobs(jobs: Sequence[VideoJob], options: PredictOptions) -> tuple[list[VideoJob], list[VideoJob]]:
-    """Split jobs into (to do, done): done means the marker matches this source and settings.
-
-    Logs, for every folder that holds an older result, why it is redone.
-    """
-    todo, done = [], []
-    for job in jobs:
-        reason = (
-            "--overwrite"
-            if options.overwrite
-            else stale_reason(job.out_dir, source=job.video, settings=options.settings)
-        )
-        if reason is None:
-            done.append(job)
-            continue
-        if reason != "not finished" and read_marker(job.out_dir) is not None:
-            logger.info("%s: redoing %s: %s", job.video, job.out_dir, reason)
-        todo.append(job)
-    return todo, done
-
-
-def plan_jobs(videos: Sequence[str | Path], *, out_dir: str | Path) -> list[VideoJob]:
-    """One job per video, in a folder named by its stem, never shared by two sources.
-
-    A folder that already holds (by its markers) the result of another source is not reused:
-    the video gets `<stem>-2`, `<stem>-3`, ... (the first such folder it owns, else the first
-    free one), also when two videos of one run share a stem (`alley.mp4`, `alley.gif`).
-    """
-    out_dir = Path(out_dir)
-    sources = [str(Path(v).resolve()) for v in videos]
-    stems = [Path(v).stem if Path(v).is_file() else Path(v).resolve().name for v in videos]
-
-    def candidates(stem: str) -> Iterator[str]:
-        yield stem
-        k = 2
-        while True:
-            yield f"{stem}-{k}"
-            k += 1
-
-    chosen: dict[int, str] = {}
-    for i, (stem, source) in enumerate(zip(stems, sources)):  # first: folders a video already owns
-        for name in candidates(stem):
-            found = owner(out_dir / name)
-            if found is None and not (out_dir / name).exists():
-                break
-            if found == source and name not in chosen.values():
-                chosen[i] = name
-                break
-    for i, (stem, source) in enumerate(zip(stems, sources)):
-        if i not in chosen:
-            chosen[i] = next(
-                n
-                for n in candidates(stem)
-                if n not in chosen.values() and owner(out_dir / n) in (None, source)
-            )
-    return [VideoJob(video=str(v), out_dir=str(out_dir / chosen[i])) for i, v in enumerate(videos)]
 
 
 class VideoDataset(Dataset):
@@ -276,7 +204,7 @@ def predict_many(
     Returns:
         One `VideoResult` per job this process handled, skipped ones included.
     """
-    todo, done = todo_jobs(jobs, options)
+    todo, done = todo_jobs(jobs, settings=options.settings, overwrite=options.overwrite)
     results = [VideoResult(j.video, j.out_dir, "skipped") for j in done]
     for r in results:
         logger.info("%s: already done in %s, skipped", r.video, r.out_dir)
@@ -289,13 +217,13 @@ def predict_many(
         VideoDataset(todo, max_frames=options.max_frames), batch_size=1, shuffle=False, num_workers=num_workers,
         collate_fn=_single, persistent_workers=False,
     )  # fmt: skip
-    with _quiet_lightning():
+    with quiet_lightning():
         trainer = pl.Trainer(
             accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy="auto",
             logger=False, enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
-            inference_mode=True, precision="32-true", callbacks=[_StderrProgressBar()] if progress else None,
+            inference_mode=True, precision="32-true", callbacks=[StderrProgressBar()] if progress else None,
         )  # fmt: skip
-        out = _predict_interruptible(trainer, VideoPredictionTask(model, options), loader)
+        out = predict_interruptible(trainer, VideoPredictionTask(model, options), loader)
     if trainer.world_size == 1:
         return results + [r for r in (out or []) if isinstance(r, VideoResult)]
     if trainer.global_rank != 0:
@@ -316,43 +244,3 @@ def result_from_disk(job: VideoJob) -> VideoResult:
         lines = (folder / FAILED_MARKER).read_text().strip().splitlines()
         error = lines[-1] if lines else error
     return VideoResult(job.video, job.out_dir, "failed", error=error)
-
-
-def _predict_interruptible(trainer: pl.Trainer, task: pl.LightningModule, loader: DataLoader) -> list | None:
-    """`trainer.predict`, with Ctrl-C raised as KeyboardInterrupt (Lightning turns it into exit 1)."""
-    handler = signal.getsignal(signal.SIGINT)
-    try:
-        return trainer.predict(task, dataloaders=loader, return_predictions=True)
-    except SystemExit:
-        if trainer.interrupted:
-            raise KeyboardInterrupt from None
-        raise
-    finally:
-        signal.signal(signal.SIGINT, handler)  # Lightning ignores SIGINT after an interrupt
-
-
-class _StderrProgressBar(TQDMProgressBar):
-    """Lightning's progress bar, on stderr (stdout carries only the results)."""
-
-    def init_predict_tqdm(self) -> Tqdm:  # noqa: D102
-        return Tqdm(desc=self.predict_description, position=2 * self.process_position, disable=self.is_disabled,
-                    leave=True, dynamic_ncols=True, file=sys.stderr, smoothing=0, bar_format=self.BAR_FORMAT)  # fmt: skip
-
-
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """Hide Lightning's banner lines and tips unless debug logging is on (restored afterwards)."""
-    names = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    if not logger.isEnabledFor(logging.DEBUG):
-        for lg in loggers:
-            lg.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*treespec.*")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)

@@ -192,3 +192,14 @@ def _save_tiny(folder: Path) -> None:
     from l4p.checkpoints.own import save_pretrained
 
     save_pretrained(build_model("l4p_test"), folder)
+
+
+def test_camera_only_checkpoint_still_runs_and_says_windows_are_not_chained(tmp_path, capsys):
+    from l4p.build import build_model
+    from l4p.checkpoints.own import save_pretrained
+
+    save_pretrained(build_model("l4p_test", tasks=("camera",)), tmp_path / "model")
+    video = write_video(tmp_path / "v.mp4", np.zeros((3, H, W, 3), np.uint8), fps=10)
+    args = ["predict", str(video), "--model", str(tmp_path / "model"), "--tasks", "camera", "--no-viz"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert "no depth head" in capsys.readouterr().err
