@@ -39,8 +39,12 @@ setup(
             "transformers>=4.40",
             "scipy>=1.10",
             "h5py>=3.8",
+            "onnx>=1.16",  # l4p.deploy tests (CPU wheels; no CUDA torch pulled)
+            "onnxscript>=0.3",
+            "onnxruntime>=1.18",
         ],
         "bench": ["h5py>=3.8"],
+        "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],  # l4p export onnx, load_onnx
     },
     entry_points={"console_scripts": ["l4p=l4p.cli:main"]},
     classifiers=[

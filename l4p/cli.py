@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", default="l4p_vitg14", help="variant the checkpoint belongs to (default l4p_vitg14)"
     )
     c.add_argument("--overwrite", action="store_true", help="replace an existing folder's files")
+    from l4p.deploy.cli import add_export_parser
+
+    add_export_parser(sub, common)
     for name in TRAINING_COMMANDS:
         sub.add_parser(
             name, parents=[common], add_help=False, help=f"training: {name} (LightningCLI; l4p {name} --help)"
@@ -209,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             return _training(argv[first], argv[first + 1 :])
         from l4p.cli_commands import COMMANDS
 
-        return int(COMMANDS[args.command](args) or 0)
+        return int((getattr(args, "handler", None) or COMMANDS[args.command])(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("l4p: interrupted\n")
         return 130

@@ -147,7 +147,10 @@ class TrackingHead(nn.Module):
         prompts = rearrange(prompts, "b n k c -> (b n) k c")
 
         chunks = []
-        for start in range(0, max(b * n, 1), self.max_queries):  # one (empty) chunk when N = 0
+        if b * n <= self.max_queries:  # one pass, no gather: the path `l4p.deploy` exports to ONNX
+            video = rearrange(video_tokens_bpc[:, None] + history_bnpc, "b n p c -> (b n) p c")
+            chunks.append(self.mask_decoder(video, video_pe, prompts, grid_thw, window_size))
+        for start in range(0, 0 if chunks else b * n, self.max_queries):
             index = torch.arange(start, min(start + self.max_queries, b * n), device=queries_bn3.device)
             bi, ni = index // n, index % n
             # Gather per chunk so that a full (B*N, P, C) copy never exists at once.
