@@ -203,3 +203,33 @@ def test_camera_only_checkpoint_still_runs_and_says_windows_are_not_chained(tmp_
     args = ["predict", str(video), "--model", str(tmp_path / "model"), "--tasks", "camera", "--no-viz"]
     assert main([*args, "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
     assert "no depth head" in capsys.readouterr().err
+
+
+def test_run_record_units(tmp_path, monkeypatch):
+    from l4p.export.atomic import temp_name
+    from l4p.export.run_record import clear_outputs, owner, run_settings, stale_reason, write_done_marker
+
+    folder, video = tmp_path / "out", tmp_path / "v.mp4"
+    video.write_bytes(b"x")
+    folder.mkdir()
+    monkeypatch.chdir(tmp_path)
+    (folder / "l4p_done.json").write_text(json.dumps({"video": "v.mp4", "tasks": ["depth"]}))  # older l4p
+    assert owner(folder) == str(video.resolve())
+    settings = run_settings(model="l4p_test", checkpoint=None, mode="default", tasks=("depth",))
+    assert "older l4p" in stale_reason(folder, source=video, settings=settings)
+    write_done_marker(folder, source=video, settings=settings, files=[folder / "prediction.npz"])
+    assert stale_reason(folder, source=video, settings=settings) is None
+    other = run_settings(
+        model="l4p_test", checkpoint=None, mode="default", tasks=("depth",), queries=np.ones((1, 3))
+    )
+    assert stale_reason(folder, source=video, settings=other).startswith(
+        "changed since the last run: queries (none -> "
+    )
+    video.write_bytes(b"xy")
+    assert "source (" in stale_reason(folder, source=video, settings=settings)
+    for name in ("prediction.npz", "depth.gif", "mine.npz", temp_name(folder / "depth.mp4").name):
+        (folder / name).write_text("")
+    (folder / "depth_png16").mkdir()
+    (folder / "depth_png16" / "frame_00000.png").write_text("")
+    clear_outputs(folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["mine.npz"]

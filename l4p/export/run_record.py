@@ -123,7 +123,8 @@ def owner(folder: str | Path) -> str | None:
     """Absolute path of the source whose result (done or failed) the folder holds, if known."""
     marker = read_marker(folder)
     if marker is not None:
-        return (marker.get("source") or {}).get("path") or marker.get("video")
+        legacy = marker.get("video")  # markers of older versions: the path as given
+        return (marker.get("source") or {}).get("path") or (str(Path(legacy).resolve()) if legacy else None)
     try:
         first = (Path(folder) / FAILED_MARKER).read_text().splitlines()[0]
     except (OSError, IndexError):
@@ -140,6 +141,8 @@ def stale_reason(folder: str | Path, *, source: str | Path, settings: dict[str, 
     marker = read_marker(folder)
     if marker is None:
         return "not finished"
+    if "settings" not in marker:
+        return "made by an older l4p that did not record its settings"
     old = {"source": marker.get("source"), **(marker.get("settings") or {})}
     new = {"source": fingerprint(source), **settings}
     changed = [
