@@ -42,6 +42,7 @@ setup(
             "onnx>=1.16",  # l4p.deploy tests (CPU wheels; no CUDA torch pulled)
             "onnxscript>=0.3",
             "onnxruntime>=1.18",
+            "kornia>=0.7",  # tests/test_kornia_crosscheck.py (no torchvision)
         ],
         "bench": ["h5py>=3.8"],
         "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],  # l4p export onnx, load_onnx
