@@ -42,7 +42,10 @@ def _run(predictor, name):
     return case, video, kwargs, predictor.predict(video, case["tasks"], **kwargs)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+SLOW = {"default_t100"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CASES])
 def test_predict_matches_in_memory_reference(predictor, recorded, name):
     case, _, _, pred = _run(predictor, name)
     ours = pred.to_numpy()

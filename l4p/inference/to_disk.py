@@ -11,8 +11,10 @@ The state file holds: the request (to refuse resuming a different one), the fram
 and the stream state (`VideoStream.state_dict`): the engine's frame buffer (up to a window of
 frames at the model's resolution), the stitched overlap of the last window (8 frames of the
 dense outputs at window resolution), the tracking memory (history tokens (B, N, P, C), the
-largest item: N x 2048 x 256 floats for the full-size model, 2 MiB per query), the (T x N)
-track arrays and (T x 4 x 4) cameras so far. The disk caches of bidirectional tracking
+largest item: P x C = 2048 x 1408 float32 per query for the full-size `l4p_vitg14`, 11.5 MB
+per query, so 1.15 GB for a 10 x 10 grid; `l4p_vits16`: 1568 x 384, 2.4 MB per query), the
+(T x N) track arrays and (T x 4 x 4) cameras so far. Without tracks the state is about 16 MB
+at full size (a window of 224 x 224 frames and 8 frames of stitched dense outputs). The disk caches of bidirectional tracking
 (frames) and default-mode track depth (depth) live beside it in `<out>/.l4p_resume/cache/`.
 """
 
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,7 +66,7 @@ def stream_to_disk(
     mode: str | None = None,
     progress: bool = False,
     resume: bool = True,
-    checkpoint_every: int = 1,
+    checkpoint_seconds: float = 0.0,
     attrs: dict | None = None,
     on_chunk=None,
 ) -> Path:
@@ -83,8 +86,9 @@ def stream_to_disk(
         mode: As for `predict`.
         progress: A progress bar over frames (fps, ETA).
         resume: Continue an interrupted run found at `out` (False: start over).
-        checkpoint_every: Save the state every this many engine steps (a step is a stride
-            of frames); larger values save time on long videos with many tracks.
+        checkpoint_seconds: Save the state after a chunk only when this many seconds passed
+            since the last save (0: after every chunk). With many tracks on the full-size
+            model the state is large (see the module docstring): 30 to 60 s suits long runs.
         attrs: Extra attributes stored with the predictions.
         on_chunk: Called with each written `StreamChunk` (e.g. to feed viz writers).
 
@@ -122,14 +126,14 @@ def stream_to_disk(
     info = {"fps": stream.fps, "request": key, **(attrs or {})}
     writer = PredictionWriter(out, frames=0 if state is None else state["written"], attrs=info)
     resume_dir.mkdir(parents=True, exist_ok=True)
-    steps = 0
+    last_save = time.monotonic()
     for chunk in stream:
         writer.write(chunk)
         if on_chunk is not None:
             on_chunk(chunk)
         if chunk.kind == "frames" and stream.resumable:
-            steps += 1
-            if steps % checkpoint_every == 0 or stream.phase == "tracks":
+            if time.monotonic() - last_save >= checkpoint_seconds or stream.phase == "tracks":
+                last_save = time.monotonic()
                 _save_state(
                     state_file, {"request": key, "written": writer.frames, "stream": stream.state_dict()}
                 )

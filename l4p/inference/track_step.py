@@ -9,13 +9,19 @@ later window overwrites the overlap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
-from l4p.heads.tracking.driver import DEPTH_PLACEHOLDER, TRAJ_PLACEHOLDER, VIS_PLACEHOLDER, WindowRecord
-from l4p.heads.tracking.memory import TrackMemory, update_memory, window_inputs
+from l4p.heads.tracking.driver import (
+    DEPTH_PLACEHOLDER,
+    TRAJ_PLACEHOLDER,
+    VIS_PLACEHOLDER,
+    WindowRecord,
+    track_window,
+    window_record,
+)
+from l4p.heads.tracking.memory import TrackMemory, update_memory
 
 TRACK_FIELDS = ("track_traj", "track_vis", "track_depth")
 
@@ -58,16 +64,7 @@ def track_step(
         grid_thw: Token grid of the window.
         tail: Stitched track values of the overlap (the window's first frames), or empty.
     """
-    inputs = window_inputs(memory, start, window_len)
-    out = head(
-        tokens,
-        grid_thw=grid_thw,
-        queries_bn3=inputs.queries,
-        point_labels_bn=inputs.point_labels,
-        track_features_bnc=inputs.track_features,
-        track_feature_labels_bn=inputs.track_feature_labels,
-        history_bnpc=inputs.history,
-    )
+    inputs, out = track_window(head, tokens, memory, start=start, window_len=window_len, grid_thw=grid_thw)
     q = memory.queries
     b, n = q.shape[:2]
     buffers = {
@@ -89,10 +86,5 @@ def track_step(
         memory, head=head, inputs=inputs, output=out, traj_bnt2=values["track_traj"], vis_bnt=values["track_vis"],
         window_start=start, next_start=start + stride, grid_thw=grid_thw, buffer_start=start,
     )  # fmt: skip
-    known: dict[str, Any] = {"start": start, "queries": inputs.queries, "point_labels": inputs.point_labels,
-             "track_feature_labels": inputs.track_feature_labels}  # fmt: skip
-    kwargs: dict[str, Any] = {
-        f.name: known.get(f.name, getattr(out, f.name, None)) for f in fields(WindowRecord)
-    }
-    record = WindowRecord(**kwargs)
+    record = window_record(start, inputs, out)
     return TrackStep(values=values, memory=memory, record=record)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from l4p.heads.tracking.head import TrackingHead, TrackWindowOutput
-from l4p.heads.tracking.memory import init_memory, update_memory, window_inputs
+from l4p.heads.tracking.memory import TrackMemory, WindowInputs, init_memory, update_memory, window_inputs
 
 TRAJ_PLACEHOLDER = 0.0
 VIS_PLACEHOLDER = -10.0
@@ -93,6 +93,55 @@ def stitch_window(
     )
 
 
+def track_window(
+    head: TrackingHead,
+    tokens: torch.Tensor,
+    memory: TrackMemory,
+    *,
+    start: int,
+    window_len: int,
+    grid_thw: tuple[int, int, int],
+) -> tuple[WindowInputs, TrackWindowOutput]:
+    """Run the head on one window with the carried memory (the step `run_windows` repeats).
+
+    Args:
+        head: The tracking head.
+        tokens: (B, P, C) final-normed encoder tokens of the window.
+        memory: Memory carried from the previous window (`init_memory` for the first).
+        start: First frame of the window.
+        window_len: Frames per window.
+        grid_thw: Token grid of the window.
+
+    Returns:
+        The head's inputs (with `valid`) and its outputs.
+    """
+    inputs = window_inputs(memory, start, window_len)
+    out = head(
+        tokens,
+        grid_thw=grid_thw,
+        queries_bn3=inputs.queries,
+        point_labels_bn=inputs.point_labels,
+        track_features_bnc=inputs.track_features,
+        track_feature_labels_bn=inputs.track_feature_labels,
+        history_bnpc=inputs.history,
+    )
+    return inputs, out
+
+
+def window_record(start: int, inputs: WindowInputs, out: TrackWindowOutput) -> WindowRecord:
+    """What `run_windows` keeps of one window."""
+    return WindowRecord(
+        start=start,
+        queries=inputs.queries,
+        point_labels=inputs.point_labels,
+        track_feature_labels=inputs.track_feature_labels,
+        traj=out.traj,
+        vis=out.vis,
+        depth=out.depth,
+        xy_logits=out.xy_logits,
+    )
+
+
 def run_windows(
     head: TrackingHead,
     tokens_per_window: Sequence[torch.Tensor],
@@ -136,29 +185,9 @@ def run_windows(
         queries_bn3, point_labels_bn, mask_token_c=head.history_mask(), num_tokens=num_tokens
     )
     for w, (start, tokens) in enumerate(zip(window_starts, tokens_per_window)):
-        inputs = window_inputs(memory, start, window_len)
-        out = head(
-            tokens,
-            grid_thw=grid,
-            queries_bn3=inputs.queries,
-            point_labels_bn=inputs.point_labels,
-            track_features_bnc=inputs.track_features,
-            track_feature_labels_bn=inputs.track_feature_labels,
-            history_bnpc=inputs.history,
-        )
+        inputs, out = track_window(head, tokens, memory, start=start, window_len=window_len, grid_thw=grid)
         result = stitch_window(result, out, inputs.valid, start)
-        result.windows.append(
-            WindowRecord(
-                start=start,
-                queries=inputs.queries,
-                point_labels=inputs.point_labels,
-                track_feature_labels=inputs.track_feature_labels,
-                traj=out.traj,
-                vis=out.vis,
-                depth=out.depth,
-                xy_logits=out.xy_logits,
-            )
-        )
+        result.windows.append(window_record(start, inputs, out))
         if w + 1 < len(window_starts):
             memory = update_memory(
                 memory,
