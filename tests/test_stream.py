@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import l4p
+from l4p.inference.emit import collect
 from l4p.inference.store import StoreError
 
 ALL = ("depth", "flow", "motion", "camera", "tracks")
@@ -49,7 +50,7 @@ def test_iterator_of_frames_matches_predict_and_latency(model, video):
         (0, 8, "frames"), (8, 16, "frames"), (16, 19, "frames"), (0, 19, "tracks")
     ]  # fmt: skip
     assert seen_at[:2] == [16, 19]  # window 0 needs frames 0..15; window 8 waits for the end
-    _close(l4p.inference.emit.collect(chunks), ref)
+    _close(collect(chunks), ref)
 
 
 def test_frames_of_changing_size(model, video):
@@ -97,7 +98,6 @@ def test_frame_zero_is_the_world_in_default_mode(model, video):
     torch.testing.assert_close(default.extrinsics[:, 0], torch.eye(4)[None], atol=1e-6, rtol=0)
     released = model.predict(video, ("camera",), mode="released")
     assert (released.extrinsics[:, 0] - torch.eye(4)).abs().max() > 1e-3
-
 
 
 def test_save_returns_the_file_and_load_round_trips(model, video, tmp_path):

@@ -33,12 +33,12 @@ class TrackStep:
     Attributes:
         values: "track_traj" (B, N, t, 2), "track_vis" (B, N, t), "track_depth" (B, N, t).
         memory: Memory for the window starting `stride` frames later.
-        record: What `run_windows` would record of this window.
+        record: What `run_windows` would record of this window (when asked for).
     """
 
     values: dict[str, torch.Tensor]
     memory: TrackMemory
-    record: WindowRecord
+    record: WindowRecord | None
 
 
 def track_step(
@@ -51,6 +51,7 @@ def track_step(
     stride: int,
     grid_thw: tuple[int, int, int],
     tail: dict[str, torch.Tensor],
+    keep_record: bool = False,
 ) -> TrackStep:
     """Run the head on one window and stitch it onto the overlap `tail`.
 
@@ -63,6 +64,7 @@ def track_step(
         stride: Frames to the next window.
         grid_thw: Token grid of the window.
         tail: Stitched track values of the overlap (the window's first frames), or empty.
+        keep_record: Return the window's `WindowRecord` (for `run_model`).
     """
     inputs, out = track_window(head, tokens, memory, start=start, window_len=window_len, grid_thw=grid_thw)
     q = memory.queries
@@ -86,5 +88,5 @@ def track_step(
         memory, head=head, inputs=inputs, output=out, traj_bnt2=values["track_traj"], vis_bnt=values["track_vis"],
         window_start=start, next_start=start + stride, grid_thw=grid_thw, buffer_start=start,
     )  # fmt: skip
-    record = window_record(start, inputs, out)
+    record = window_record(start, inputs, out) if keep_record else None
     return TrackStep(values=values, memory=memory, record=record)

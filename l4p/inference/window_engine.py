@@ -210,13 +210,14 @@ class WindowEngine:
                         self.queries, self.queries.new_ones(self.queries.shape[:2]),
                         mask_token_c=self.model.tracker.history_mask(), num_tokens=feats.final.shape[1],
                     )  # fmt: skip
+                track_tail = {k: v for k, v in st.tail.items() if k.startswith("track_")}
                 tr = track_step(
                     self.model.tracker, feats.final[part], st.memory, start=start, window_len=win,
-                    stride=self.stride, grid_thw=tuple(feats.grid), tail={k: v for k, v in st.tail.items() if k.startswith("track_")},
+                    stride=self.stride, grid_thw=tuple(feats.grid), tail=track_tail, keep_record=self.keep_records,
                 )  # fmt: skip
                 st.memory = tr.memory
                 values.update(tr.values)
-                if self.keep_records:
+                if tr.record is not None:
                     self.records.append(tr.record)
             if self.keep_records:
                 self.infos.append(step.info)
