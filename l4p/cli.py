@@ -24,20 +24,28 @@ logger = logging.getLogger("l4p")
 TRAINING_COMMANDS = ("fit", "validate", "test")
 PASSTHROUGH_COMMANDS = (*TRAINING_COMMANDS, "bench")  # parse their own arguments
 EXIT_CODES = "exit codes: 0 ok, 1 runtime failure (e.g. a video failed), 2 usage error, 130 interrupted"
-PREDICT_EPILOG = f"""outputs in DIR/<video-stem>/:
-  prediction.npz   l4p.Prediction fields with a batch axis of 1: depth (1,T,H,W), flow (1,T,2,H,W)
-                   backward (frame 0 NaN), motion (1,T,H,W), extrinsics (1,T,4,4) world-to-camera,
-                   intrinsics (1,T,3,3), tracks (1,T,N,2), visibility (1,T,N), visibility_prob,
-                   track_depth (1,T,N), tracks_3d / tracks_world (1,T,N,3), queries (1,N,3);
-                   plus depth_kind, fps, source
-  depth.mp4 flow.mp4 motion.mp4 tracks.mp4 mosaic.mp4   at the input frame rate
+PREDICT_EPILOG = f"""outputs in DIR/<video-stem>/ (videos of any length: frames are decoded and predicted as they go):
+  prediction.zarr/ every predicted field, batch axis of 1, written chunk by chunk (zarr; read it lazily
+                   with l4p.load_prediction(path): slicing reads only what is asked): depth (1,T,H,W),
+                   flow (1,T,2,H,W) backward (frame 0 NaN), motion (1,T,H,W), extrinsics (1,T,4,4)
+                   world-to-camera, intrinsics (1,T,3,3), tracks (1,T,N,2), visibility (1,T,N),
+                   visibility_prob, track_depth (1,T,N), tracks_3d / tracks_world (1,T,N,3), queries (1,N,3);
+                   attributes: fps, source, depth_kind, units and conventions per field. No .npz: for an
+                   in-memory copy use l4p.load_prediction(path).to_prediction() (and .save("x.npz"))
+  depth.mp4 flow.mp4 motion.mp4 tracks.mp4 mosaic.mp4   at the input frame rate, drawn from the
+                   finished store (the input is decoded a second time)
   depth_png16/     with --png16: 16-bit PNGs, depth = value * scale (scale.json)
   pointclouds/ cameras.ply cameras.json trajectory_tum.txt tracks_3d.npz   with --export-3d
   l4p_done.json    written last (every file is written atomically); a re-run skips a video only when
-                   its marker records the same source file (path, size, mtime) and the same model,
-                   checkpoint, mode, tasks, queries/grid, --max-frames, --dtype and output options;
-                   otherwise (or with --overwrite) the folder's earlier l4p files are removed and the
-                   video is redone. Two sources never share a folder (alley.gif after alley.mp4 -> alley-2/)
+                   its marker records the same source file (path, size, mtime) and the same model (and
+                   weights: checkpoint, save_pretrained folder or the shipped ones), mode, tasks,
+                   queries/grid, --max-frames, --dtype and output options; otherwise (or with --overwrite)
+                   the folder's earlier l4p files are removed and the video is redone. Two sources never
+                   share a folder (alley.gif after alley.mp4 -> alley-2/)
+resuming: a run that is stopped (Ctrl-C exits 130, kill, power loss) and started again with the same
+  command continues each unfinished video after its last saved chunk (l4p_run.json and
+  prediction.zarr/.l4p_resume/ hold what it needs; the state is saved at most every --save-every
+  seconds); the result equals an uninterrupted run. Changed settings: the folder is redone instead.
 {EXIT_CODES}"""
 
 
@@ -61,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     _globals(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("predict", parents=[common], help="predict videos; write npz, videos, 3D files",
-                       description="Predict every video; write DIR/<video-stem>/ (prediction.npz, videos, ...).",
+    p = sub.add_parser("predict", parents=[common], help="predict videos; write zarr, videos, 3D files",
+                       description="Predict every video; write DIR/<video-stem>/ (prediction.zarr, videos, ...).",
                        epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (mp4, gif, ...), folders of videos, or folders of frames")  # fmt: skip
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
@@ -99,7 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--export-3d", action="store_true", help="also write point clouds, cameras (PLY) and 3D tracks (npz)"
     )
-    p.add_argument("--no-viz", action="store_true", help="write prediction.npz only, no videos")
+    p.add_argument("--no-viz", action="store_true", help="write prediction.zarr only, no videos")
+    p.add_argument(
+        "--save-every", type=float, default=30.0, metavar="SECONDS",
+        help="save the resume state at most this often (default 30; 0: after every chunk of 8 frames)",
+    )  # fmt: skip
     p.add_argument("--gif", action="store_true", help="write the visualisations as gif instead of mp4")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already done")
     p.add_argument(

@@ -124,7 +124,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError(f"--grid must be >= 1, got {args.grid}")
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.save_every < 0:
+        raise UsageError(f"--save-every must be >= 0 seconds, got {args.save_every}")
     check_out_dir(args.out)
+    check_writable(args.out)
     if (queries is not None or args.grid) and "tracks" not in tasks:
         logger.info("--queries/--grid given: adding the tracks task")
         tasks = (*tasks, "tracks")
@@ -154,8 +157,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     options = PredictOptions(
         tasks=tasks, queries=queries, grid_size=grid, max_frames=args.max_frames, dtype=resolve_dtype(args.dtype),
         mode=args.mode, fps=args.fps, png16=args.png16, export_3d=args.export_3d, visualize=not args.no_viz,
-        suffix=outputs["suffix"], overwrite=args.overwrite,
-        window_progress=not args.quiet and len(videos) == 1, raise_errors=args.debug, settings=settings,
+        suffix=outputs["suffix"], overwrite=args.overwrite, window_progress=not args.quiet,
+        raise_errors=args.debug, save_every=args.save_every, settings=settings,
     )  # fmt: skip
     accelerator = "cpu" if device == "cpu" else "gpu"
     if device.startswith("cuda:"):
@@ -166,7 +169,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     results = predict_many(
         lambda: _build_for(args, tasks), jobs,
         options=options, accelerator=accelerator, devices=devices, num_nodes=args.num_nodes, num_workers=workers,
-        progress=not args.quiet and len(videos) > 1,
+        progress=False,  # a bar over each video's frames instead (fps, ETA)
     )  # fmt: skip
     if not results:
         return 0  # a DDP process other than rank 0: rank 0 reports every video
@@ -182,6 +185,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
             named = r.error if r.video in r.error else f"{r.video}: {r.error}"  # the video once
             sys.stderr.write(f"l4p: error: {named}\n")
     return 1 if counts["failed"] else 0
+
+
+def check_writable(out: Path) -> None:
+    """--out must be a folder we can write to (created when missing): else one clear line, before any work."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".l4p_probe_"):
+            pass
+    except OSError as err:
+        raise UsageError(
+            f"cannot write to --out {out}: {err.strerror or err}; pick a writable folder with free space"
+        ) from err
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -18,32 +18,21 @@ under `torchrun` / SLURM `srun` for several nodes). On a CPU it is a plain seque
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader, Dataset
 
-from l4p.api import L4PPredictor
-from l4p.data.video import read_video, video_fps
-from l4p.export.run_record import (
-    DONE_MARKER,
-    FAILED_MARKER,
-    clear_outputs,
-    read_marker,
-    write_done_marker,
-    write_failed_marker,
-)
+from l4p.export.run_record import DONE_MARKER, FAILED_MARKER, read_marker, write_failed_marker
 from l4p.logging_context import per_video_warnings
 from l4p.models.l4p import L4P
 from l4p.predict_jobs import VideoJob, plan_jobs, todo_jobs
+from l4p.predict_stream import PredictOptions, VideoResult, run_video
 from l4p.predict_trainer import StderrProgressBar, predict_interruptible, quiet_lightning
 
 logger = logging.getLogger(__name__)
@@ -59,59 +48,18 @@ __all__ = [
 ]
 
 
-@dataclass
-class PredictOptions:
-    """What to predict and write for every video (see `l4p.export.folder` for the files)."""
-
-    tasks: tuple[str, ...] = ("depth", "flow", "motion", "camera")
-    queries: np.ndarray | None = None  # (N, 3) as (t, x, y), the same for every video
-    grid_size: int | None = None
-    max_frames: int | None = None
-    dtype: torch.dtype | None = None
-    mode: str = "default"
-    fps: float | None = None  # output frame rate when the input has none
-    png16: bool = False
-    export_3d: bool = False
-    visualize: bool = True
-    suffix: str = ".mp4"
-    overwrite: bool = False
-    window_progress: bool = False
-    raise_errors: bool = False
-    settings: dict[str, Any] = field(
-        default_factory=dict
-    )  # see `run_record.run_settings`; a re-run compares it
-
-
-@dataclass
-class VideoResult:
-    """What happened to one video: status "done", "skipped" or "failed"."""
-
-    video: str
-    out_dir: str
-    status: str
-    seconds: float = 0.0
-    frames: int = 0
-    error: str = ""
-
-
 class VideoDataset(Dataset):
-    """Decodes one video per item (in a `DataLoader` worker when there are workers)."""
+    """One job per item; the frames are decoded as they stream through the model (`predict_step`)."""
 
-    def __init__(self, jobs: Sequence[VideoJob], *, max_frames: int | None = None) -> None:
-        self.jobs, self.max_frames = list(jobs), max_frames
+    def __init__(self, jobs: Sequence[VideoJob]) -> None:
+        self.jobs = list(jobs)
 
     def __len__(self) -> int:
         return len(self.jobs)
 
     def __getitem__(self, index: int) -> dict:
         job = self.jobs[index]  # plain dict items: Lightning walks the batch and refuses frozen dataclasses
-        item = {"video": job.video, "out_dir": job.out_dir, "frames": None, "fps": None, "error": ""}
-        try:
-            item["frames"] = read_video(job.video, max_frames=self.max_frames).frames
-            item["fps"] = video_fps(job.video)
-        except (OSError, ValueError) as err:
-            item["error"] = str(err) or type(err).__name__
-        return item
+        return {"video": job.video, "out_dir": job.out_dir}
 
 
 def _single(batch: list[dict]) -> dict:
@@ -132,48 +80,22 @@ class VideoPredictionTask(pl.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int = 0) -> VideoResult:
         """Predict and write one video; errors are recorded, not raised (unless asked)."""
-        job, opts = VideoJob(batch["video"], batch["out_dir"]), self.options
+        job = VideoJob(batch["video"], batch["out_dir"])
         start = time.perf_counter()
         try:
-            clear_outputs(job.out_dir)  # earlier runs' files must not outlive this one's
-            if batch["error"]:
-                raise ValueError(batch["error"])
-            frames, fps = batch["frames"], batch["fps"] or opts.fps
             with per_video_warnings(Path(job.video).name):
-                result = self._run(job, frames, fps)
+                result = run_video(self.model, job, self.options, device=self.device)
             result.seconds = time.perf_counter() - start
             return result
         except Exception as err:  # a failed video must not stop the others
-            if opts.raise_errors:
+            if self.options.raise_errors:
                 raise
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            Path(job.out_dir).mkdir(parents=True, exist_ok=True)
-            write_failed_marker(job.out_dir, source=job.video, details=traceback.format_exc())
+            with contextlib.suppress(OSError):  # a full disk or unwritable folder: say the error, not this
+                Path(job.out_dir).mkdir(parents=True, exist_ok=True)
+                write_failed_marker(job.out_dir, source=job.video, details=traceback.format_exc())
             logger.debug("%s failed: %s", job.video, message)  # the caller reports it once
             return VideoResult(job.video, job.out_dir, "failed", time.perf_counter() - start, error=message)
-
-    def _run(self, job: VideoJob, frames: np.ndarray, fps: float | None) -> VideoResult:
-        from l4p.export.folder import write_prediction_folder
-
-        opts = self.options
-        out_dir = Path(job.out_dir)
-        predictor = L4PPredictor(self.model, device=self.device, dtype=opts.dtype, mode=opts.mode)
-        tic = time.perf_counter()
-        pred = predictor.predict(
-            frames, opts.tasks, queries=opts.queries, grid_size=opts.grid_size, progress=opts.window_progress
-        )
-        model_seconds = time.perf_counter() - tic
-        files = write_prediction_folder(
-            out_dir, frames=frames, pred=pred, fps=fps or opts.fps, source=job.video, visualize=opts.visualize,
-            png16=opts.png16, export=opts.export_3d, suffix=opts.suffix,
-        )  # fmt: skip
-        info = {
-            "video": job.video, "tasks": list(opts.tasks), "frames": int(frames.shape[0]),
-            "height": int(frames.shape[1]), "width": int(frames.shape[2]), "fps": fps,
-            "model_seconds": round(model_seconds, 3), "rank": self.global_rank,
-        }  # fmt: skip
-        write_done_marker(out_dir, source=job.video, settings=opts.settings, files=files, info=info)
-        return VideoResult(job.video, job.out_dir, "done", frames=int(frames.shape[0]))
 
 
 def predict_many(
@@ -214,7 +136,7 @@ def predict_many(
         model = model()
     accelerator = "gpu" if accelerator == "cuda" else accelerator
     loader = DataLoader(
-        VideoDataset(todo, max_frames=options.max_frames), batch_size=1, shuffle=False, num_workers=num_workers,
+        VideoDataset(todo), batch_size=1, shuffle=False, num_workers=num_workers,
         collate_fn=_single, persistent_workers=False,
     )  # fmt: skip
     with quiet_lightning():

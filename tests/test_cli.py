@@ -46,19 +46,22 @@ def predicted(videos, tmp_path_factory):
     return out
 
 
-def test_predict_writes_npz_with_documented_shapes(predicted):
-    npz = np.load(predicted / "clip" / "prediction.npz")
+def test_predict_writes_a_store_with_documented_shapes(predicted):
+    import l4p
+
+    pred = l4p.load_prediction(predicted / "clip" / "prediction.zarr")
     n = GRID * GRID
     expected = {
         "depth": (1, T, H, W), "flow": (1, T, 2, H, W), "motion": (1, T, H, W), "extrinsics": (1, T, 4, 4),
         "intrinsics": (1, T, 3, 3), "tracks": (1, T, n, 2), "visibility": (1, T, n), "visibility_prob": (1, T, n),
         "track_depth": (1, T, n), "tracks_3d": (1, T, n, 3), "tracks_world": (1, T, n, 3), "queries": (1, n, 3),
-        "depth_kind": (), "fps": (), "source": (),
     }  # fmt: skip
-    assert {k: npz[k].shape for k in npz.files} == expected
-    assert npz["visibility"].dtype == bool and float(npz["fps"]) == 12.0
-    assert np.isnan(npz["flow"][0, 0]).all() and np.isfinite(npz["depth"]).all()
-    assert np.load(predicted / "anim" / "prediction.npz")["depth"].shape == (1, 5, H, W)
+    assert {k: getattr(pred, k).shape for k in pred.fields()} == expected
+    assert pred.visibility.dtype == bool and pred.fps == 12.0 and pred.attrs["complete"]
+    assert pred.attrs["source"].endswith("clip.mp4") and "depth" in pred.attrs["units"]
+    assert np.isnan(pred.flow[0, 0]).all() and np.isfinite(pred.depth[0, :]).all()
+    assert not (predicted / "clip" / "prediction.npz").exists()
+    assert l4p.load_prediction(predicted / "anim" / "prediction.zarr").depth.shape == (1, 5, H, W)
 
 
 @pytest.mark.parametrize(("name", "frames", "fps"), [("clip", T, 12.0), ("anim", 5, 10.0)])

@@ -153,12 +153,13 @@ def test_folder_of_frames_with_mixed_sizes_names_the_frame_and_both_sizes(tmp_pa
         read_video(tmp_path / "f")
 
 
-def test_truncated_mp4_warns_with_declared_and_decoded_counts(tmp_path, caplog):
-    frames = np.random.default_rng(0).integers(0, 255, (20, H, W, 3), dtype=np.uint8)
-    path = tmp_path / "full.mp4"
+def write_truncated_mp4(folder: Path, *, height: int = H, width: int = W, keep: float = 0.25) -> Path:
+    """`folder/cut.mp4`: 20 frames declared, the first `keep` of the frame data present."""
+    frames = np.random.default_rng(0).integers(0, 255, (20, height, width, 3), dtype=np.uint8)
+    path = folder / "full.mp4"
     with av.open(str(path), "w", options={"movflags": "faststart"}) as container:  # index first, frames after
         stream = container.add_stream("libx264", rate=Fraction(10))
-        stream.width, stream.height, stream.pix_fmt, stream.options = W, H, "yuv420p", {"g": "1"}
+        stream.width, stream.height, stream.pix_fmt, stream.options = width, height, "yuv420p", {"g": "1"}
         for i, frame in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
             vf.pts = i
@@ -166,7 +167,12 @@ def test_truncated_mp4_warns_with_declared_and_decoded_counts(tmp_path, caplog):
         container.mux(stream.encode())
     data = path.read_bytes()
     mdat = data.index(b"mdat") + 4
-    (tmp_path / "cut.mp4").write_bytes(data[: mdat + (len(data) - mdat) // 4])
+    (folder / "cut.mp4").write_bytes(data[: mdat + int((len(data) - mdat) * keep)])
+    return folder / "cut.mp4"
+
+
+def test_truncated_mp4_warns_with_declared_and_decoded_counts(tmp_path, caplog):
+    write_truncated_mp4(tmp_path)
     with caplog.at_level(logging.WARNING):
         decoded = len(read_video(tmp_path / "cut.mp4").frames)
     assert 0 < decoded < 20
@@ -223,9 +229,9 @@ def test_progress_bar_goes_to_stderr_and_stdout_has_only_results(tmp_path, capsy
         == 0
     )
     captured = capsys.readouterr()
-    assert "Predicting" not in captured.out and "\r" not in captured.out
+    assert "100%" not in captured.out and "\r" not in captured.out
     assert all(line.split()[0] in ("done", "2") for line in captured.out.strip().splitlines()), captured.out
-    assert "Predicting" in captured.err
+    assert "a.mp4: 100%" in captured.err and "3/3" in captured.err  # a bar over each video's frames
 
 
 def test_per_video_warnings_name_the_video_and_are_not_repeated(caplog):

@@ -32,6 +32,12 @@ def _predict(video, out, *extra):
     return main(["predict", str(video), "--model", "l4p_test", "--out", str(out), "--device", "cpu", *extra])
 
 
+def _depth(folder: Path) -> np.ndarray:
+    import l4p
+
+    return np.asarray(l4p.load_prediction(folder / "prediction.zarr").depth)
+
+
 def _status(capsys) -> tuple[str, str]:
     captured = capsys.readouterr()
     return captured.out, captured.err
@@ -46,7 +52,7 @@ def test_rerun_redoes_when_anything_the_result_depends_on_changed(clip, tmp_path
     assert _predict(clip, out, *base, "--max-frames", "3") == 0
     text, err = _status(capsys)
     assert "1 done, 0 skipped" in text and "max_frames (none -> 3)" in err
-    assert np.load(out / "clip" / "prediction.npz")["depth"].shape == (1, 3, H, W)
+    assert _depth(out / "clip").shape == (1, 3, H, W)
     from l4p.build import build_model
     from l4p.checkpoints.own import save_pretrained
 
@@ -69,12 +75,12 @@ def test_changed_source_file_is_redone_and_other_sources_get_their_own_folder(cl
     write_video(clip, np.zeros((4, H, W, 3), np.uint8), fps=10)  # same path, new content
     assert _predict(clip, out, "--tasks", "depth", "--no-viz") == 0
     assert "1 done, 0 skipped" in _status(capsys)[0]
-    assert np.load(out / "clip" / "prediction.npz")["depth"].shape[1] == 4
+    assert _depth(out / "clip").shape[1] == 4
     gif_frames = np.random.default_rng(2).integers(0, 255, (3, H, W, 3), dtype=np.uint8)
     gif = write_video(tmp_path / "clip.gif", gif_frames, fps=10)
     assert _predict(gif, out, "--tasks", "depth", "--no-viz") == 0  # same stem, another source
-    assert np.load(out / "clip" / "prediction.npz")["depth"].shape[1] == 4  # the mp4's result is kept
-    assert np.load(out / "clip-2" / "prediction.npz")["depth"].shape[1] == 3
+    assert _depth(out / "clip").shape[1] == 4  # the mp4's result is kept
+    assert _depth(out / "clip-2").shape[1] == 3
     capsys.readouterr()
     assert _predict(tmp_path, out, "--tasks", "depth", "--no-viz") == 0  # both: each finds its own folder
     assert "0 done, 2 skipped" in _status(capsys)[0]
@@ -121,7 +127,7 @@ def test_ctrl_c_exits_130_and_restores_the_sigint_handler(clip, tmp_path, monkey
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(L4PPredictor, "predict", interrupt)
+    monkeypatch.setattr(L4PPredictor, "stream", interrupt)
     assert _predict(clip, tmp_path / "out", "--tasks", "depth", "--no-viz") == 130
     assert "interrupted" in _status(capsys)[1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -138,7 +144,7 @@ def test_camera_task_alone_matches_the_python_api(tmp_path):
     video = write_video(tmp_path / "long.mp4", frames, fps=10)
     args = ["predict", str(video), "--model", str(tmp_path / "model"), "--tasks", "camera", "--no-viz"]
     assert main([*args, "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
-    cli = np.load(tmp_path / "out" / "long" / "prediction.npz")["extrinsics"]
+    cli = np.asarray(l4p.load_prediction(tmp_path / "out" / "long" / "prediction.zarr").extrinsics)
     api = (
         l4p.load_model(str(tmp_path / "model"), device="cpu")
         .predict(str(video), tasks=("camera",))

@@ -162,6 +162,26 @@ def video_fps(path: str | Path) -> float | None:
         return None
 
 
+def video_frame_count(path: str | Path) -> int | None:
+    """Frames a video declares (its container's count; a gif's or folder's frames), None when unknown."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return sum(p.suffix.lower() in FRAME_SUFFIXES for p in path.iterdir()) or None
+        if path.suffix.lower() == ".gif":
+            from PIL import Image
+
+            with Image.open(path) as image:
+                return int(getattr(image, "n_frames", 1))
+        import av
+
+        with av.open(str(path)) as container:
+            return int(container.streams.video[0].frames or 0) or None if container.streams.video else None
+    except (OSError, ValueError, IndexError) as err:
+        logger.debug("no frame count for %s: %s", path, err)
+        return None
+
+
 def is_video_path(path: str | Path) -> bool:
     """Whether `path` is a video file (by suffix) or a folder holding frames."""
     path = Path(path)

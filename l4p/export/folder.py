@@ -1,6 +1,7 @@
-"""Everything the `l4p predict` command writes for one video, in one folder.
+"""Everything written for one in-memory prediction, in one folder (`l4p demo`).
 
-Layout of `<out>/<video-stem>/`:
+`l4p predict` streams into a prediction store instead (see `l4p.export.stream_folder`); it
+shares the writers below. Layout of the folder:
 
 - `prediction.npz`: the fields of `l4p.Prediction` that were predicted, with their batch axis
   of size 1 (`depth` (1, T, H, W), `flow` (1, T, 2, H, W), `motion` (1, T, H, W),
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,18 +33,30 @@ from l4p.outputs import Prediction
 logger = logging.getLogger(__name__)
 
 
-def write_depth_png16(out_dir: str | Path, depth: np.ndarray) -> Path:
-    """Write (T, H, W) depth as 16-bit PNGs sharing one scale (in `scale.json`); returns the folder."""
+def write_depth_png16(out_dir: str | Path, depth: Any, *, chunk: int = 64) -> Path:
+    """Write (T, H, W) depth as 16-bit PNGs sharing one scale (in `scale.json`); returns the folder.
+
+    `depth` is a numpy array or anything sliced as `depth[s:e]` with a `shape` (e.g. a lazy
+    view of a stored prediction); it is read `chunk` frames at a time, twice (the scale is the
+    largest valid depth of the video).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    valid = np.isfinite(depth) & (depth > 0)
-    top = float(depth[valid].max()) if valid.any() else 1.0
-    scale = top / 65535.0
-    for t, frame in enumerate(depth):
-        value = np.where(valid[t], np.round(np.nan_to_num(frame) / scale), 0)
-        with atomic_path(out_dir / f"frame_{t:05d}.png") as tmp:
-            if not cv2.imwrite(str(tmp), np.clip(value, 0, 65535).astype(np.uint16)):
-                raise OSError(f"could not write {tmp}")
+    total = depth.shape[0]
+    top = 0.0
+    for s in range(0, total, chunk):
+        part = np.asarray(depth[s : s + chunk])
+        valid = np.isfinite(part) & (part > 0)
+        top = max(top, float(part[valid].max()) if valid.any() else 0.0)
+    scale = (top or 1.0) / 65535.0
+    for s in range(0, total, chunk):
+        part = np.asarray(depth[s : s + chunk])
+        valid = np.isfinite(part) & (part > 0)
+        for i, frame in enumerate(part):
+            value = np.where(valid[i], np.round(np.nan_to_num(frame) / scale), 0)
+            with atomic_path(out_dir / f"frame_{s + i:05d}.png") as tmp:
+                if not cv2.imwrite(str(tmp), np.clip(value, 0, 65535).astype(np.uint16)):
+                    raise OSError(f"could not write {tmp}")
     write_text_atomic(
         out_dir / "scale.json",
         json.dumps({"scale": scale, "meaning": "depth = png_value * scale; 0 = invalid"}),

@@ -53,6 +53,7 @@ def write_point_clouds(
     stride: int = 2,
     every: int = 1,
     binary: bool = True,
+    start: int = 0,
 ) -> list[Path]:
     """Write `frame_00000.ply`, ... : each frame's coloured points in the world frame.
 
@@ -65,12 +66,14 @@ def write_point_clouds(
         stride: Pixel subsampling in x and y.
         every: Write every `every`-th frame.
         binary: Binary little-endian PLY (else ASCII).
+        start: Index in the video of the first frame given (a chunk of a long video): files
+            are named by video frame and `every` counts from frame 0.
 
     Returns:
         The written paths.
     """
     paths = []
-    for t in range(0, len(depth), every):
+    for t in range((-start) % every, len(depth), every):
         pose = None if extrinsics is None else extrinsics[t]
         points, pix = depth_to_points(
             depth=depth[t], intrinsics=intrinsics[t], world_to_camera=pose, stride=stride
@@ -79,11 +82,13 @@ def write_point_clouds(
         frame_name = "world (first camera)" if pose is not None else "camera"
         paths.append(
             write_ply(
-                Path(out_dir) / f"frame_{t:05d}.ply",
+                Path(out_dir) / f"frame_{start + t:05d}.ply",
                 vertices=points,
                 colors=colors,
                 binary=binary,
-                comments=[f"l4p frame {t}; {frame_name} coordinates, OpenCV axes, units of the depth"],
+                comments=[
+                    f"l4p frame {start + t}; {frame_name} coordinates, OpenCV axes, units of the depth"
+                ],
             )
         )
     return paths

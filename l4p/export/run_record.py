@@ -9,6 +9,11 @@ previous outputs are cleared (`clear_outputs`, only names l4p writes, never user
 and the video is redone. A folder belongs to one source: `owner` tells whose it is, so
 that two different videos never share a folder.
 
+While a run is under way the folder holds `l4p_run.json` (`RUN_RECORD`: the same source and
+settings, written before the first frame): a run that was killed and started again with the
+same command finds it, and `resume_reason` says whether the unfinished `prediction.zarr`
+may be continued (None) or must be cleared and redone (the reason).
+
 ::
 
     settings = run_settings(model="l4p_test", checkpoint=None, mode="default", tasks=("depth",))
@@ -25,6 +30,7 @@ import hashlib
 import json
 import logging
 import re
+import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,10 +43,20 @@ logger = logging.getLogger(__name__)
 
 DONE_MARKER = "l4p_done.json"
 FAILED_MARKER = "l4p_failed.txt"
+RUN_RECORD = "l4p_run.json"
+STORE_NAME = "prediction.zarr"
 VIDEO_NAMES = ("input", "depth", "flow", "motion", "tracks", "mosaic")
 # Files l4p writes at the top of a folder, and the sub-folders with the file names inside them.
 OUTPUT_FILES = (
-    {DONE_MARKER, FAILED_MARKER, "prediction.npz", "cameras.ply", "cameras.json", "trajectory_tum.txt"}
+    {
+        DONE_MARKER,
+        FAILED_MARKER,
+        RUN_RECORD,
+        "prediction.npz",
+        "cameras.ply",
+        "cameras.json",
+        "trajectory_tum.txt",
+    }
     | {"tracks_3d.npz"}
     | {f"{name}{suffix}" for name in VIDEO_NAMES for suffix in (".mp4", ".gif")}
 )
@@ -94,11 +110,22 @@ def run_settings(
     dtype: str = "fp32",
     outputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything besides the source that a folder's result depends on (JSON-able)."""
+    """Everything besides the source that a folder's result depends on (JSON-able).
+
+    The weights are fingerprinted (path, size, mtime): a save_pretrained folder's
+    `model.safetensors`, the `--checkpoint` file, or, with neither, the weights shipped inside
+    the package for the variant (`l4p.weights`), so that new shipped weights redo old results.
+    """
     model_path = Path(model)
+    if model_path.is_dir():
+        weights = fingerprint(model_path / "model.safetensors")
+    elif checkpoint is None:
+        weights = _shipped_weights(model)
+    else:
+        weights = None
     return {
         "model": str(model_path.resolve()) if model_path.is_dir() else model,
-        "model_weights": fingerprint(model_path / "model.safetensors") if model_path.is_dir() else None,
+        "model_weights": weights,
         "checkpoint": fingerprint(checkpoint),
         "mode": mode,
         "tasks": sorted(tasks),
@@ -110,10 +137,24 @@ def run_settings(
     }
 
 
-def read_marker(folder: str | Path) -> dict[str, Any] | None:
-    """The folder's done marker, or None when absent or unreadable."""
+def _shipped_weights(model: str) -> dict[str, Any] | None:
+    """Fingerprint of the weights the package ships for `model` (None when it ships none)."""
     try:
-        marker = json.loads((Path(folder) / DONE_MARKER).read_text())
+        from l4p.weights import EMBEDDED, embedded_weights
+    except ImportError:  # an l4p without shipped weights
+        return None
+    if model not in EMBEDDED:
+        return None
+    try:
+        return fingerprint(embedded_weights(model))
+    except FileNotFoundError:
+        return {"path": EMBEDDED[model], "missing": True}
+
+
+def read_marker(folder: str | Path, name: str = DONE_MARKER) -> dict[str, Any] | None:
+    """The folder's done marker (or another record, by `name`), or None when absent or unreadable."""
+    try:
+        marker = json.loads((Path(folder) / name).read_text())
     except (OSError, ValueError):
         return None
     return marker if isinstance(marker, dict) else None
@@ -121,7 +162,7 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
 
 def owner(folder: str | Path) -> str | None:
     """Absolute path of the source whose result (done or failed) the folder holds, if known."""
-    marker = read_marker(folder)
+    marker = read_marker(folder) or read_marker(folder, RUN_RECORD)  # finished, else under way
     if marker is not None:
         legacy = marker.get("video")  # markers of older versions: the path as given
         return (marker.get("source") or {}).get("path") or (str(Path(legacy).resolve()) if legacy else None)
@@ -143,12 +184,35 @@ def stale_reason(folder: str | Path, *, source: str | Path, settings: dict[str, 
         return "not finished"
     if "settings" not in marker:
         return "made by an older l4p that did not record its settings"
-    old = {"source": marker.get("source"), **(marker.get("settings") or {})}
+    return _differences(marker, source, settings, "the last run")
+
+
+def write_run_record(folder: str | Path, *, source: str | Path, settings: dict[str, Any]) -> Path:
+    """Write `l4p_run.json` (source and settings of the run under way) atomically."""
+    record = {"source": fingerprint(source), "settings": settings}
+    return write_text_atomic(Path(folder) / RUN_RECORD, json.dumps(record, indent=1))
+
+
+def resume_reason(folder: str | Path, *, source: str | Path, settings: dict[str, Any]) -> str | None:
+    """None when `folder` holds an unfinished run of exactly this source and settings to continue.
+
+    Otherwise why not: "nothing to resume", or "changed since the interrupted run: ...".
+    """
+    record = read_marker(folder, RUN_RECORD)
+    if record is None or not (Path(folder) / STORE_NAME).is_dir():
+        return "nothing to resume"
+    return _differences(record, source, settings, "the interrupted run")
+
+
+def _differences(
+    old_record: dict[str, Any], source: str | Path, settings: dict[str, Any], what: str
+) -> str | None:
+    old = {"source": old_record.get("source"), **(old_record.get("settings") or {})}
     new = {"source": fingerprint(source), **settings}
     changed = [
         f"{key} ({_show(old.get(key))} -> {_show(new[key])})" for key in new if old.get(key) != new[key]
     ]
-    return None if not changed else "changed since the last run: " + ", ".join(changed)
+    return None if not changed else f"changed since {what}: " + ", ".join(changed)
 
 
 def _show(value: Any) -> str:
@@ -184,12 +248,13 @@ def write_failed_marker(folder: str | Path, *, source: str | Path, details: str)
     return write_text_atomic(Path(folder) / FAILED_MARKER, text)
 
 
-def clear_outputs(folder: str | Path) -> list[Path]:
+def clear_outputs(folder: str | Path, *, keep_store: bool = False) -> list[Path]:
     """Remove what an earlier run wrote in `folder`: only names l4p writes, never other files.
 
     Removes the done marker first, then the known output files, their sub-folders' known files (and the
-    sub-folder once empty) and leftover temporary files of interrupted writes. Returns the
-    removed paths.
+    sub-folder once empty), the prediction store (`prediction.zarr`, only when it is an l4p
+    store; kept with `keep_store`, to continue it) and leftover temporary files of interrupted
+    writes. Returns the removed paths.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -198,6 +263,10 @@ def clear_outputs(folder: str | Path) -> list[Path]:
     if (folder / DONE_MARKER).is_file():  # first: an interrupted clear must not look finished
         (folder / DONE_MARKER).unlink()
         removed.append(folder / DONE_MARKER)
+    store = folder / STORE_NAME
+    if not keep_store and store.is_dir() and not store.is_symlink() and _is_l4p_store(store):
+        shutil.rmtree(store)
+        removed.append(store)
     for name, pattern in OUTPUT_DIRS.items():
         sub = folder / name
         if sub.is_dir() and not sub.is_symlink():
@@ -213,3 +282,12 @@ def clear_outputs(folder: str | Path) -> list[Path]:
             p.unlink()
             removed.append(p)
     return removed
+
+
+def _is_l4p_store(path: Path) -> bool:
+    """Whether `path` is a prediction store l4p wrote (its zarr.json says so), even an unfinished one."""
+    try:
+        attrs = json.loads((path / "zarr.json").read_text()).get("attributes", {})
+    except (OSError, ValueError):
+        return not any(path.iterdir())  # a store killed before its first write is empty
+    return attrs.get("format") == "l4p-prediction"

@@ -58,18 +58,47 @@ def export_3d(
         written["pointclouds"] = out_dir / "pointclouds"
     elif pred.depth is not None:
         logger.info("no point clouds: they need the camera task for intrinsics")
+    written.update(export_cameras_and_tracks(out_dir, pred, frames=frames if include_video else None,
+                                             fps=fps, height=h, width=w))  # fmt: skip
+    if not written:
+        logger.warning("nothing 3D to export: point clouds, cameras and 3D tracks all need the 'camera' task")
+    return written
+
+
+def export_cameras_and_tracks(
+    out_dir: str | Path,
+    pred: Prediction,
+    *,
+    frames: np.ndarray | None,
+    fps: float | None,
+    height: int,
+    width: int,
+) -> dict[str, Path]:
+    """Write `cameras.ply`, `cameras.json`, `trajectory_tum.txt` and `tracks_3d.npz` (what `pred` has).
+
+    Args:
+        out_dir: Folder for the files.
+        pred: Prediction of one video (batch size 1); only cameras, tracks and (when given) depth are used.
+        frames: (T, H, W, 3) uint8 frames to store in `tracks_3d.npz`, or None.
+        fps: Input frame rate (None when unknown).
+        height: Frame height in pixels.
+        width: Frame width in pixels.
+    """
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+    ext = None if pred.extrinsics is None else pred.extrinsics[0].numpy()
+    k = None if pred.intrinsics is None else pred.intrinsics[0].numpy()
     if ext is not None and k is not None:
+        size = {"width": width, "height": height}
         written["cameras_ply"] = write_cameras_ply(
-            out_dir / "cameras.ply", extrinsics=ext, intrinsics=k, width=w, height=h
+            out_dir / "cameras.ply", extrinsics=ext, intrinsics=k, **size
         )
         written["cameras_json"] = write_poses_json(
-            out_dir / "cameras.json", extrinsics=ext, intrinsics=k, width=w, height=h, fps=fps
+            out_dir / "cameras.json", extrinsics=ext, intrinsics=k, fps=fps, **size
         )
         written["trajectory"] = write_tum_trajectory(out_dir / "trajectory_tum.txt", extrinsics=ext, fps=fps)
     if pred.tracks_3d is not None:
         written["tracks_3d"] = save_tracks_npz(
-            out_dir / "tracks_3d.npz", pred, frames=frames, fps=fps, include_video=include_video
+            out_dir / "tracks_3d.npz", pred, frames=frames, fps=fps, include_video=frames is not None
         )
-    if not written:
-        logger.warning("nothing 3D to export: point clouds, cameras and 3D tracks all need the 'camera' task")
     return written
