@@ -13,8 +13,9 @@ throughput refer to those frames (the run is marked `stopped`). An old-path run 
 would not fit in `--max-old-gb` of RAM (uint8 frames plus the float copies the old path
 makes and the full-resolution outputs, about 31 bytes per pixel) is skipped and marked so.
 
-    python benchmarks/long_video.py --runs l4p_test:250,l4p_test:2500,l4p_test:10000 \\
-        --runs l4p_vits16:250,l4p_vits16:2500 --old-tree /tmp/l4p_old --time-limit 900
+    python benchmarks/long_video.py --runs l4p_test:250,l4p_test:2500:600,l4p_test:10000:420 \\
+        --runs l4p_vits16:250:600,l4p_vits16:2500:300 --old-tree /tmp/l4p_old \\
+        --old-runs l4p_test:250,l4p_test:2500,l4p_vits16:250:600 --time-limit 900
 """
 
 from __future__ import annotations
@@ -116,34 +117,39 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--runs", action="append", default=[], help="variant:frames[,variant:frames...]")
+    parser.add_argument(
+        "--runs", action="append", default=[], help="variant:frames[:seconds][,...] for the stream"
+    )
     parser.add_argument("--old-tree", type=Path, default=None, help="worktree of the pre-streaming code")
-    parser.add_argument("--old-runs", action="append", default=[], help="variant:frames for the old path")
+    parser.add_argument(
+        "--old-runs", action="append", default=[], help="variant:frames[:seconds] for the old path"
+    )
     parser.add_argument("--time-limit", type=float, default=900.0, help="seconds per run")
     parser.add_argument("--max-old-gb", type=float, default=12.0, help="skip old-path runs needing more RAM")
+    parser.add_argument("--old-first", action="store_true", help="run the old path's configurations first")
+    parser.add_argument(
+        "--merge", type=Path, default=None, help="JSON list of results of an earlier invocation"
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    results = []
-    for spec in ",".join(args.runs).split(","):
-        variant, frames = spec.split(":")
-        results.append(run_one("stream", variant, int(frames), REPO_ROOT, args.time_limit))
-        logger.info("%s", results[-1])
-    for spec in ",".join(args.old_runs).split(",") if args.old_tree else []:
-        variant, frames = spec.split(":")
+    results = json.loads(args.merge.read_text()) if args.merge else []
+    stream_specs = [s for s in ",".join(args.runs).split(",") if s]
+    old_specs = [s for s in ",".join(args.old_runs).split(",") if s] if args.old_tree else []
+    jobs = [("stream", s) for s in stream_specs] + [("in-memory", s) for s in old_specs]
+    if args.old_first:
+        jobs = [("in-memory", s) for s in old_specs] + [("stream", s) for s in stream_specs]
+    for kind, spec in jobs:
+        variant, frames, limit = (spec + ":").split(":")[:3]
         need = int(frames) * HEIGHT * WIDTH * 31 / 2**30
-        if need > args.max_old_gb:
+        if kind == "in-memory" and need > args.max_old_gb:
             results.append(
-                {
-                    "path": "in-memory",
-                    "model": variant,
-                    "frames": int(frames),
-                    "skipped": f"needs ~{need:.0f} GB",
-                }
+                {"path": kind, "model": variant, "frames": int(frames), "skipped": f"needs ~{need:.0f} GB"}
             )
         else:
-            results.append(run_one("in-memory", variant, int(frames), args.old_tree, args.time_limit))
-        logger.info("%s", results[-1])
+            tree = REPO_ROOT if kind == "stream" else args.old_tree
+            results.append(run_one(kind, variant, int(frames), tree, float(limit or args.time_limit)))
+        logger.info("%s", json.dumps(results[-1]))
     stamp = dt.date.today().isoformat()
     meta = run_metadata(argv)
     write_json(args.out / f"{stamp}-long-video.json", {"meta": meta, "size": [HEIGHT, WIDTH], "tasks": TASKS,
