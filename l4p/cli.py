@@ -119,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--num-nodes", type=int, default=1, help="nodes (launch under torchrun or SLURM)")
     p.add_argument(
-        "--workers", type=int, default=None, help="video-decoding processes (default 0 on CPU, 2 on GPU)"
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader processes handing out videos (frames are decoded as they stream; default 0 on CPU, 2 on GPU)",
     )
 
     d = sub.add_parser("demo", parents=[common], help="render a synthetic clip, predict everything, score it",

@@ -127,7 +127,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.save_every < 0:
         raise UsageError(f"--save-every must be >= 0 seconds, got {args.save_every}")
     check_out_dir(args.out)
-    check_writable(args.out)
     if (queries is not None or args.grid) and "tracks" not in tasks:
         logger.info("--queries/--grid given: adding the tracks task")
         tasks = (*tasks, "tracks")
@@ -146,6 +145,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     devices = args.devices if args.devices == "auto" else _positive_int(args.devices, "--devices")
     check_model_args(args.model, args.checkpoint)
+    check_writable(args.out)
     from l4p.predict_many import PredictOptions, plan_jobs, predict_many  # Lightning: import after checks
 
     outputs = {"visualize": not args.no_viz, "suffix": ".gif" if args.gif else ".mp4", "png16": args.png16,
@@ -188,12 +188,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def check_writable(out: Path) -> None:
-    """--out must be a folder we can write to (created when missing): else one clear line, before any work."""
+    """--out (or, until it exists, its nearest existing parent) must be writable: else one clear line, before any work."""
     import tempfile
 
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".l4p_probe_"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".l4p_probe_"):
             pass
     except OSError as err:
         raise UsageError(

@@ -1,12 +1,13 @@
 """Predict many videos with `Trainer.predict`: one output folder per video, restartable.
 
-Each video gets `<out>/<name>/` (see `l4p.export.folder`); every file is written atomically
-and a marker file `l4p_done.json` last (see `l4p.export.run_record`), so a crash never leaves
-a half-written folder that looks done. A rerun skips a folder only when its marker records the
-same source (path, size, mtime) and the same settings (model, checkpoint, mode, tasks,
-queries, max frames, dtype, files to write); otherwise the folder's earlier outputs are
-cleared and the video is redone, with the reason logged. Videos are
-decoded in `DataLoader` workers while the model runs; with several GPUs or nodes, Lightning's
+Each video gets `<out>/<name>/` (see `l4p.export.stream_folder`), streamed through the model
+by `l4p.predict_stream.run_video` (frames are decoded as they go; a killed run resumes);
+every file is written atomically and a marker file `l4p_done.json` last (see
+`l4p.export.run_record`), so a crash never leaves a half-written folder that looks done. A
+rerun skips a folder only when its marker records the same source (path, size, mtime) and
+the same settings (model, weights, mode, tasks, queries, max frames, dtype, files to write);
+otherwise the folder's earlier outputs are cleared and the video is redone, with the reason
+logged. With several GPUs or nodes, Lightning's
 DDP strategy gives each process its share of the videos (run the `l4p` command itself, or
 under `torchrun` / SLURM `srun` for several nodes). On a CPU it is a plain sequential loop.
 
@@ -84,7 +85,7 @@ class VideoPredictionTask(pl.LightningModule):
         start = time.perf_counter()
         try:
             with per_video_warnings(Path(job.video).name):
-                result = run_video(self.model, job, self.options, device=self.device)
+                result = run_video(self.model, job, self.options, device=self.device, rank=self.global_rank)
             result.seconds = time.perf_counter() - start
             return result
         except Exception as err:  # a failed video must not stop the others
@@ -120,7 +121,8 @@ def predict_many(
         devices: Devices per node (an int, or "auto" for all visible); on a CPU, processes.
             More than one device (or node) runs Lightning's DDP strategy.
         num_nodes: Nodes (launch with torchrun or SLURM for more than one).
-        num_workers: `DataLoader` processes decoding videos ahead of the model.
+        num_workers: `DataLoader` processes handing out the jobs (the frames are decoded
+            while they stream through the model, in the process running it).
         progress: Show a progress bar over videos.
 
     Returns:

@@ -80,7 +80,9 @@ class VideoResult:
     error: str = ""
 
 
-def run_video(model, job, opts: PredictOptions, *, device: torch.device | str = "cpu") -> VideoResult:
+def run_video(
+    model, job, opts: PredictOptions, *, device: torch.device | str = "cpu", rank: int = 0
+) -> VideoResult:
     """Predict one video into its folder, continuing an interrupted run of the same settings.
 
     Args:
@@ -88,6 +90,7 @@ def run_video(model, job, opts: PredictOptions, *, device: torch.device | str = 
         job: The `VideoJob` (video, folder).
         opts: What to predict and write.
         device: Where the model runs.
+        rank: The process's rank (recorded in the marker).
 
     Raises:
         StoreError: The folder cannot be written (full disk, no permission); what was written is kept.
@@ -132,7 +135,7 @@ def run_video(model, job, opts: PredictOptions, *, device: torch.device | str = 
 
     frames = StoredPrediction(store).num_frames
     info = {"video": job.video, "tasks": list(opts.tasks), "frames": frames, "fps": fps,
-            "model_seconds": round(model_seconds, 3), "resumed": reason is None}  # fmt: skip
+            "model_seconds": round(model_seconds, 3), "resumed": reason is None, "rank": rank}  # fmt: skip
     write_done_marker(out_dir, source=job.video, settings=opts.settings, files=files, info=info)
     (out_dir / RUN_RECORD).unlink(missing_ok=True)
     return VideoResult(job.video, job.out_dir, "done", frames=frames)
