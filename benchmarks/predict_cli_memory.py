@@ -67,7 +67,7 @@ def main() -> None:
         load = f.read().split()[:3]
     result = {"date": str(date.today()), "machine": platform.processor() or platform.machine(), "load_avg": load,
               "model": args.model, "tasks": args.tasks, "size": args.size, "viz": not args.no_viz, "rows": rows}  # fmt: skip
-    out = Path(__file__).parent / "results" / f"{date.today()}-predict-cli-memory.json"
+    out = Path(__file__).parent / "results" / f"{date.today()}-predict-cli-memory-{args.size}.json"
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 

@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,14 +119,14 @@ def run_video(
     queries = None if opts.queries is None else torch.as_tensor(np.asarray(opts.queries, np.float32))
     on_chunk = _ChunkHook(job.video, opts)
     tic = time.perf_counter()
-    try:
+    with on_chunk, warnings.catch_warnings():
+        # the resume folder lives inside the store; zarr notes it when it lists the arrays on resume
+        warnings.filterwarnings("ignore", message=r".*\.l4p_resume is not recognized")
         store = stream_to_disk(
             predictor, iter_frames(job.video, chunk=16, max_frames=opts.max_frames), out_dir / STORE_NAME,
             opts.tasks, queries=queries, grid_size=opts.grid_size, mode=opts.mode, resume=reason is None,
             checkpoint_seconds=opts.save_every, attrs={"fps": fps, "source": str(job.video)}, on_chunk=on_chunk,
         )  # fmt: skip
-    finally:
-        on_chunk.close()
     model_seconds = time.perf_counter() - tic
     files = [store] + write_from_store(
         out_dir, store=store, video=job.video, fps=fps or opts.fps, visualize=opts.visualize,
@@ -168,6 +169,9 @@ class _ChunkHook:
         if self.signal_at is not None and chunk.stop >= self.signal_at[0]:
             os.kill(os.getpid(), self.signal_at[1])
 
-    def close(self) -> None:
+    def __enter__(self) -> _ChunkHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()

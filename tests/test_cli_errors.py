@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -231,7 +232,10 @@ def test_progress_bar_goes_to_stderr_and_stdout_has_only_results(tmp_path, capsy
     captured = capsys.readouterr()
     assert "100%" not in captured.out and "\r" not in captured.out
     assert all(line.split()[0] in ("done", "2") for line in captured.out.strip().splitlines()), captured.out
-    assert "a.mp4: 100%" in captured.err and "3/3" in captured.err  # a bar over each video's frames
+    # a bar over each video's frames with elapsed<ETA and the rate in frames per second
+    assert re.search(r"a\.mp4: 100%.*3/3 \[\d+:\d+<\d+:\d+, *[\d.]+(frame/s|s/frame)\]", captured.err), (
+        captured.err
+    )
 
 
 def test_per_video_warnings_name_the_video_and_are_not_repeated(caplog):
