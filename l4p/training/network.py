@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -28,6 +29,9 @@ class NetworkFactory:
             it except those of `new_heads`.
         new_heads: Heads of `tasks` that the full checkpoint lacks and that start random
             (adding a head, e.g. `motion`).
+        tracker_init: "default", or "localising" to start a fresh tracking head from
+            `l4p.training.tracker_init.localising_init` (needed to learn tracking from scratch;
+            applied to a network built without a full checkpoint, or to a new `tracks` head).
     """
 
     def __init__(
@@ -38,6 +42,7 @@ class NetworkFactory:
         encoder_checkpoint: str | None = None,
         checkpoint: str | None = None,
         new_heads: Sequence[str] = (),
+        tracker_init: Literal["default", "localising"] = "default",
     ) -> None:
         if encoder_checkpoint and checkpoint:
             raise ValueError("give either an encoder checkpoint or a full checkpoint, not both")
@@ -46,9 +51,20 @@ class NetworkFactory:
         self.encoder_checkpoint = encoder_checkpoint
         self.checkpoint = checkpoint
         self.new_heads = tuple(new_heads)
+        self.tracker_init = tracker_init
 
     def build(self) -> L4P:
         """Build the network and load the requested weights."""
+        model = self._build()
+        fresh = self.checkpoint is None or "tracks" in self.new_heads
+        if self.tracker_init == "localising" and fresh and model.tracker is not None:
+            from l4p.training.tracker_init import localising_init
+
+            localising_init(model)
+            logger.info("tracking head: localising initialisation")
+        return model
+
+    def _build(self) -> L4P:
         if self.checkpoint is None:
             model = build_model(self.variant, tasks=self.tasks)
             if self.encoder_checkpoint:
