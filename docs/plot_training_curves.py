@@ -1,9 +1,12 @@
 """Draw the training curves of an `l4p fit` run from its CSV log (docs/training_curves.png).
 
 Left: every training loss (unweighted, smoothed over 5 logged points) over optimiser steps.
-Right: the held-out metrics logged at each validation (synthetic seeds [1e6, 1e6 + 16)).
+Middle: the held-out metrics logged at each validation (synthetic seeds [1e6, 1e6 + 16)).
+Right (with --compare): the position-heatmap cross-entropy of this run and of other runs (e.g.
+with the default tracker initialisation); log(1024) is a uniform heatmap.
 
-Usage: python docs/plot_training_curves.py RUN/logs/version_0/csv/metrics.csv [--out docs/training_curves.png]
+Usage: python docs/plot_training_curves.py RUN/logs/version_0/csv/metrics.csv
+       [--compare OTHER/metrics.csv "default init"]... [--out docs/training_curves.png]
 """
 
 from __future__ import annotations
@@ -45,9 +48,13 @@ def smooth(values: np.ndarray, width: int = 5) -> np.ndarray:
     )
 
 
-def plot(csv_path: Path, out: Path, *, title: str = "") -> Path:
-    """Draw the two panels and write `out` (PNG)."""
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(12, 4.2))
+def plot(
+    csv_path: Path, out: Path, *, title: str = "", compare: list[tuple[Path, str]] | None = None
+) -> Path:
+    """Draw the panels and write `out` (PNG); `compare`: other runs' (metrics.csv, label)."""
+    panels = 3 if compare else 2
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2))
+    ax_loss, ax_metric = axes[0], axes[1]
     for name in LOSSES:
         steps, values = read_series(csv_path, f"train/loss_{name}")
         if steps.size:
@@ -62,7 +69,16 @@ def plot(csv_path: Path, out: Path, *, title: str = "") -> Path:
             ax_metric.plot(steps, values, marker="o", label=label)
     ax_metric.set(xlabel="optimiser step", ylabel="score", title="held-out metrics (16 synthetic clips)")
     ax_metric.legend(fontsize=7, ncol=2)
-    for ax in (ax_loss, ax_metric):
+    if compare:
+        ax = axes[2]
+        for path, label in [(csv_path, "this run (localising tracker init)"), *compare]:
+            steps, values = read_series(path, "train/loss_track_heatmap")
+            ax.plot(steps, smooth(values), label=label)
+        ax.axhline(np.log(32 * 32), color="grey", ls=":", label="uniform heatmap (log 1024)")
+        ax.set(xlabel="optimiser step", ylabel="position heatmap cross-entropy",
+               title="tracking leaves the plateau (smoothed)")  # fmt: skip
+        ax.legend(fontsize=7)
+    for ax in axes:
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -82,11 +98,14 @@ def main() -> None:
     )
     parser.add_argument("csv", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "training_curves.png")
+    parser.add_argument("--compare", nargs=2, action="append", metavar=("CSV", "LABEL"),
+                        help="another run's metrics.csv and its label (repeatable)")  # fmt: skip
     parser.add_argument(
         "--title", default="l4p_synthetic_s: l4p fit --config configs/synthetic_small.yaml (CPU)"
     )
     args = parser.parse_args()
-    plot(args.csv, args.out, title=args.title)
+    compare = [(Path(path), label) for path, label in args.compare or []]
+    plot(args.csv, args.out, title=args.title, compare=compare)
 
 
 if __name__ == "__main__":
