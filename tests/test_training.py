@@ -211,3 +211,23 @@ def test_bf16_fit_on_cpu_is_finite_and_restores_onednn(tmp_path):
     assert len(train) == 2 and all(math.isfinite(v) for v in train)
     val = next(r for r in rows if r.get("val/loss"))
     assert math.isfinite(float(val["val/loss"])) and math.isfinite(float(val["val/abs_rel"]))
+
+
+def test_export_writes_float16_weights_that_load_with_neutral_memory(tmp_path):
+    from safetensors import safe_open
+
+    from l4p.checkpoints.own import build_and_load
+    from l4p.training.export import export_weights
+
+    assert main(["fit", "--config", TINY, *SMALL, "--trainer.default_root_dir", str(tmp_path)]) == 0
+    out = export_weights(tmp_path / "logs/version_0/checkpoints/last.ckpt", tmp_path / "w.safetensors",
+                         metadata={"license": "Apache-2.0"})  # fmt: skip
+    with safe_open(str(out), framework="pt") as f:
+        assert f.metadata()["l4p_variant"] == "l4p_test" and f.metadata()["license"] == "Apache-2.0"
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
+    model = build_and_load("l4p_test", out)
+    tracker = model.tracker
+    assert torch.count_nonzero(tracker.history_proj.weight) == 0
+    assert torch.allclose(tracker.history_proj.bias, tracker.history_mask_token.weight[0])
+    labels = tracker.prompt_encoder.feature_label_embed.weight
+    assert torch.equal(labels[0], labels[1]) and torch.count_nonzero(tracker.track_feature_proj.weight) == 0
