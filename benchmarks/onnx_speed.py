@@ -65,7 +65,7 @@ def child(cfg: dict) -> dict:
     else:
         from l4p.deploy import OnnxL4P
 
-        model = OnnxL4P(cfg["dir"], threads=cfg["threads"])
+        model = OnnxL4P(cfg["dir"], threads=cfg["threads"], low_memory=cfg.get("low_memory", False))
     load_s = time.perf_counter() - t0
     video = torch.randn(1, 3, *model.window)
     times = []
@@ -101,19 +101,22 @@ def measure(cfg: dict) -> dict:
 
 
 def table(records: Sequence[dict]) -> str:
-    """Markdown table: one row per model, PyTorch and onnxruntime side by side."""
+    """Markdown table: one row per model and onnxruntime setting, PyTorch beside it."""
     rows = []
     for model in dict.fromkeys(r["model"] for r in records):
-        by = {r["runtime"]: r for r in records if r["model"] == model}
-        pt, ox, ex = by.get("torch", {}), by.get("onnxruntime", {}), by.get("export", {})
-        speedup = pt.get("median_s", 0) / ox["median_s"] if ox.get("median_s") else None
-        rows.append([
-            model, fmt(pt.get("median_s")), fmt(ox.get("median_s")), fmt(speedup),
-            fmt(pt.get("peak_rss_gb")), fmt(ox.get("peak_rss_gb")), fmt(ex.get("export_s"), digits=0),
-            fmt(ex.get("export_gb")), len(ox.get("times_s", [])),
-        ])  # fmt: skip
+        mine = [r for r in records if r["model"] == model]
+        pt = next((r for r in mine if r["runtime"] == "torch"), {})
+        ex = next((r for r in mine if r["runtime"] == "export"), {})
+        for ox in [r for r in mine if r["runtime"] == "onnxruntime"] or [{}]:
+            name = f"{model} (onnxruntime low_memory)" if ox.get("low_memory") else model
+            speedup = pt["median_s"] / ox["median_s"] if ox.get("median_s") and pt.get("median_s") else None
+            rows.append([
+                name, fmt(pt.get("median_s")), fmt(ox.get("median_s")), fmt(speedup),
+                fmt(pt.get("peak_rss_gb")), fmt(ox.get("peak_rss_gb")), fmt(ex.get("export_s"), digits=0),
+                fmt(ex.get("export_gb")), len(ox.get("times_s", [])), fmt(ox.get("load_average_1min_before"), digits=1),
+            ])  # fmt: skip
     headers = ["model", "PyTorch s", "onnxruntime s", "speed-up", "PyTorch peak RSS GB",
-               "onnxruntime peak RSS GB", "export s", "ONNX GB", "timed runs"]  # fmt: skip
+               "onnxruntime peak RSS GB", "export s", "ONNX GB", "timed runs", "load before ORT"]  # fmt: skip
     return markdown_table(headers, rows)
 
 
@@ -128,7 +131,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--out", type=Path, help="result JSON (default benchmarks/results/<date>-<machine>-onnx-speed.json)"
     )
     p.add_argument("--merge", action="store_true", help="add to the records already in --out")
-    p.add_argument("--export-dir", type=Path, help="where the exports go (default: a temporary folder)")
+    p.add_argument(
+        "--export-dir", type=Path, help="keep the exports in DIR/<model> (default: a temporary folder)"
+    )
+    p.add_argument("--runtimes", nargs="+", default=["export", "torch", "onnxruntime"],
+                   choices=("export", "torch", "onnxruntime"), help="steps (without export: reuse --export-dir)")  # fmt: skip
+    p.add_argument(
+        "--low-memory", action="store_true", help="onnxruntime without weight pre-packing or arena"
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -146,13 +156,17 @@ def main(argv: Sequence[str] | None = None) -> dict | None:
         or REPO_ROOT / "benchmarks" / "results" / f"{dt.date.today()}-{machine_name()}-onnx-speed.json"
     )
     records = read_json(out)["records"] if args.merge and out.is_file() else []
-    with tempfile.TemporaryDirectory(dir=args.export_dir) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             base = {"model": model, "threads": args.threads, "warmup": args.warmup, "repeats": args.repeats}
-            folder = str(Path(tmp) / model)
-            records = [r for r in records if r["model"] != model]
-            for runtime in ("export", "torch", "onnxruntime"):
-                records.append(measure({**base, "runtime": runtime, "dir": folder}))
+            folder = str((args.export_dir or Path(tmp)) / model)
+            for runtime in args.runtimes:
+                cfg = {**base, "runtime": runtime, "dir": folder}
+                if runtime == "onnxruntime":
+                    cfg["low_memory"] = args.low_memory
+                same = ("model", "runtime", "low_memory")
+                records = [r for r in records if any(r.get(k) != cfg.get(k) for k in same)]
+                records.append(measure(cfg))
                 print(json.dumps(records[-1]), file=sys.stderr)
     doc = {
         "meta": {**run_metadata(argv), "note": "shared machine: see the load averages"},

@@ -94,6 +94,11 @@ class OnnxTrackingHead(nn.Module):
             for i, name in enumerate(self.output_names)
         }
         outs["decoded_tokens"] = outs.pop("history_next")
+        missing = [f.name for f in fields(TrackWindowOutput) if f.name not in outs]
+        if missing:
+            raise ValueError(
+                f"tracking.onnx lacks outputs {missing} this version of l4p needs; re-export the model"
+            )
         return TrackWindowOutput(**{f.name: outs[f.name] for f in fields(TrackWindowOutput)})
 
     def history_from_decoded(self, decoded_tokens: torch.Tensor) -> torch.Tensor:
@@ -112,10 +117,16 @@ class OnnxL4P(nn.Module):
         directory: Export folder (see `l4p.deploy.contract`).
         providers: onnxruntime execution providers (default: CPU).
         threads: Intra-op threads per session (default: onnxruntime's choice).
+        low_memory: Trade speed for memory (see `l4p.deploy.session.make_session`).
     """
 
     def __init__(
-        self, directory: str | Path, *, providers: Sequence[str] | None = None, threads: int | None = None
+        self,
+        directory: str | Path,
+        *,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        low_memory: bool = False,
     ) -> None:
         super().__init__()
         directory = Path(directory)
@@ -132,7 +143,7 @@ class OnnxL4P(nn.Module):
         )
 
         def load(name: str):
-            return make_session(directory / name, providers=providers, threads=threads)
+            return make_session(directory / name, providers=providers, threads=threads, low_memory=low_memory)
 
         self.encoder_session = load(ENCODER_FILE)
         self.heads = {t: load(head_file(t)) for t in manifest.tasks if t in DENSE_TASKS}

@@ -75,6 +75,9 @@ def _memory_inputs(tokens: torch.Tensor, backend: OnnxL4P, n: int, gen: torch.Ge
 
 
 def check_export(model: L4P, directory: str | Path) -> float:
-    """Load an export with onnxruntime and return its largest difference on one window."""
-    diffs = window_differences(model, OnnxL4P(directory))
+    """Load an export with onnxruntime and return its largest difference on one window.
+
+    The sessions run in low-memory mode: the PyTorch model is in memory at the same time.
+    """
+    diffs = window_differences(model, OnnxL4P(directory, low_memory=True))
     return max(diffs.values())

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -192,16 +193,17 @@ def _export(
     external: list[str],
 ) -> None:
     graph.eval()  # the wrapper itself; the model's modules are already in eval mode
-    program = torch.onnx.export(
-        graph,
-        args,
-        dynamo=True,
-        input_names=inputs,
-        output_names=outputs,
-        dynamic_shapes=dynamic_shapes,
-        opset_version=opset,
-        verbose=False,
-    )
+    with _exporter_quiet():
+        program = torch.onnx.export(
+            graph,
+            args,
+            dynamo=True,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_shapes=dynamic_shapes,
+            opset_version=opset,
+            verbose=False,
+        )
     assert program is not None
     size = sum(v.const_value.nbytes for v in program.model.graph.initializers.values() if v.const_value)
     use_external = size > 0.9 * EXTERNAL_DATA_BYTES
@@ -211,6 +213,27 @@ def _export(
     program.save(str(path), external_data=use_external)
     if use_external:
         external.append(path.name)
+
+
+@contextlib.contextmanager
+def _exporter_quiet() -> Iterator[None]:
+    """Silence the exporter's and optimizer's notices that do not concern our users."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*axis name.*will not be used", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            # the encoder caches its position table on first use: a constant in the graph
+            warnings.filterwarnings(
+                "ignore", message=".*_pos_cache.*was assigned during export", category=UserWarning
+            )
+            yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
 
 
 def _replace_dir(new: Path, target: Path) -> None:

@@ -20,6 +20,7 @@ def load_onnx(
     window_batch_size: int = 1,
     providers: Sequence[str] | None = None,
     threads: int | None = None,
+    low_memory: bool = False,
 ) -> L4PPredictor:
     """Load an export folder (`l4p export onnx`) as a predictor: `predict` works unchanged.
 
@@ -29,6 +30,7 @@ def load_onnx(
         window_batch_size: Windows encoded together (the graphs have a dynamic batch axis).
         providers: onnxruntime execution providers (default: CPU).
         threads: Intra-op threads per session (default: onnxruntime's choice).
+        low_memory: Trade speed for memory (one copy of the weights, no activation arena).
 
     Returns:
         An `L4PPredictor` around an `OnnxL4P` backend (results on the CPU, float32).
@@ -36,6 +38,6 @@ def load_onnx(
     from l4p.api import L4PPredictor
     from l4p.models.l4p import L4P
 
-    backend = OnnxL4P(directory, providers=providers, threads=threads)
+    backend = OnnxL4P(directory, providers=providers, threads=threads, low_memory=low_memory)
     # OnnxL4P provides the part of L4P's interface the predictor and the engine use.
     return L4PPredictor(cast(L4P, backend), device="cpu", mode=mode, window_batch_size=window_batch_size)

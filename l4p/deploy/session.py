@@ -18,13 +18,22 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def make_session(path: Path, *, providers: Sequence[str] | None = None, threads: int | None = None):
+def make_session(
+    path: Path,
+    *,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+    low_memory: bool = False,
+):
     """An `onnxruntime.InferenceSession` on one graph of an export folder.
 
     Args:
         path: The `.onnx` file (its external data, if any, must lie beside it).
         providers: Execution providers in order of preference (default: CPU).
         threads: Intra-op threads (default: onnxruntime's choice, one per physical core).
+        low_memory: Keep one copy of the weights (no pre-packing for the matrix kernels) and
+            release activation memory after each run (no CPU arena); slower, for models near
+            the machine's memory (the `l4p_vitg14` encoder is 3.7 GB).
     """
     ort = require_onnxruntime()
     if not path.is_file():
@@ -34,6 +43,9 @@ def make_session(path: Path, *, providers: Sequence[str] | None = None, threads:
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
+    if low_memory:
+        options.enable_cpu_mem_arena = False
+        options.add_session_config_entry("session.disable_prepacking", "1")
     return ort.InferenceSession(
         str(path), sess_options=options, providers=list(providers or ["CPUExecutionProvider"])
     )
