@@ -106,6 +106,33 @@ def test_one_window_matches_pytorch(exported, backend):
     assert not worst, f"outputs differ by more than {TOL}: {worst}"
 
 
+def test_low_memory_sessions_match(exported):
+    from l4p.deploy import OnnxL4P
+    from l4p.deploy.check import window_differences
+
+    diffs = window_differences(exported[0], OnnxL4P(exported[1], low_memory=True, threads=1), queries=2)
+    assert len(diffs) >= 14 and max(diffs.values()) <= TOL, diffs
+
+
+def test_tracking_window_without_queries(exported, backend):
+    """N = 0 (a batch with no queries): empty outputs of the right shapes, as PyTorch."""
+    model, _ = exported
+    p, c = 512, 32
+    args = dict(
+        grid_thw=(8, 8, 8),
+        queries_bn3=torch.zeros(2, 0, 3),
+        point_labels_bn=torch.zeros(2, 0),
+        track_features_bnc=torch.zeros(2, 0, c),
+        track_feature_labels_bn=torch.zeros(2, 0),
+        history_bnpc=torch.zeros(2, 0, p, c),
+    )
+    tokens = torch.randn(2, p, c)
+    with torch.inference_mode():
+        ref, got = model.tracker(tokens, **args), backend.tracker(tokens, **args)
+    for name, value in vars(ref).items():
+        assert getattr(got, name).shape == value.shape, name
+
+
 def _compare(ref, got, tol: dict[str, float]) -> None:
     ref_t, got_t = ref.tensors(), got.tensors()
     assert set(got_t) == set(ref_t)
