@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import get_args
+from typing import Literal, get_args
 
 import torch
 
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_TASKS", "IMAGENET_MEAN", "IMAGENET_STD", "L4PPredictor", "config_of", "load_model"]
 DEFAULT_TASKS = ("depth", "flow", "motion", "camera")
+Backend = Literal["torch", "onnxruntime"]
 TASK_ALIASES = {
     "track": "tracks",
     "tracking": "tracks",
@@ -252,27 +253,65 @@ def load_model(
     dtype: torch.dtype | None = None,
     tasks: Sequence[str] | None = None,
     mode: Mode = "default",
+    backend: Backend = "torch",
     **builder_overrides,
 ) -> L4PPredictor:
     """Build a model and wrap it in a predictor.
 
     Args:
         name_or_dir: A registered variant (`l4p.list_models()`) or a folder written by
-            `save_pretrained`.
+            `save_pretrained`; with `backend="onnxruntime"`, a folder written by
+            `l4p export onnx`.
         checkpoint: Released L4P `.ckpt`, or our `model.safetensors`; None keeps random
-            weights (a warning says so).
-        device: Where to run; default CUDA when available, else CPU.
-        dtype: Weights stay float32; bf16/fp16 run under autocast.
-        tasks: Heads to build (default: those in the checkpoint, or all).
+            weights (a warning says so). Not used by onnxruntime (the export holds the weights).
+        device: Where to run; default CUDA when available, else CPU. With onnxruntime,
+            "cuda" selects its CUDA execution provider.
+        dtype: Weights stay float32; bf16/fp16 run under autocast (PyTorch only).
+        tasks: Heads to build (default: those in the checkpoint, or all); onnxruntime runs
+            the heads that were exported.
         mode: "default" or "released".
+        backend: "torch" (PyTorch eager) or "onnxruntime" (the exported graphs; the windows,
+            stitching and alignment still run in Python, so `predict` is unchanged).
         **builder_overrides: Keyword arguments of the variant's builder (e.g. reduced widths).
     """
     from l4p.checkpoints.own import build_and_load
 
+    if backend == "onnxruntime":
+        return _load_onnxruntime(name_or_dir, checkpoint, device, dtype, tasks, mode, builder_overrides)
+    if backend != "torch":
+        raise ValueError(f"unknown backend {backend!r}; use 'torch' or 'onnxruntime'")
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model = build_and_load(name_or_dir, checkpoint, tasks=tasks, **builder_overrides)
     return L4PPredictor(model, device=device, dtype=dtype, mode=mode)
+
+
+def _load_onnxruntime(name_or_dir, checkpoint, device, dtype, tasks, mode, builder_overrides) -> L4PPredictor:
+    """`load_model(..., backend="onnxruntime")`: an export folder run by onnxruntime sessions."""
+    from l4p.deploy import load_onnx
+
+    unused = {
+        "checkpoint": checkpoint,
+        "dtype": dtype,
+        "tasks": tasks,
+        **builder_overrides,
+    }
+    given = [name for name, value in unused.items() if value is not None]
+    if given:
+        raise ValueError(
+            f"backend='onnxruntime' takes the weights, heads and precision from the export folder; "
+            f"drop {', '.join(given)} (re-export with `l4p export onnx` to change them)"
+        )
+    if not Path(name_or_dir).is_dir():
+        raise ValueError(
+            f"backend='onnxruntime' needs an export folder, got {str(name_or_dir)!r}; "
+            f"make one with `l4p export onnx --model NAME --out DIR`"
+        )
+    device_type = torch.device(device).type if device is not None else "cpu"
+    if device_type not in ("cpu", "cuda"):
+        raise ValueError(f"backend='onnxruntime' runs on 'cpu' or 'cuda', got device={device!r}")
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device_type == "cuda" else None
+    return load_onnx(name_or_dir, mode=_check_mode(mode), providers=providers)
 
 
 def config_of(model: L4P) -> dict:

@@ -226,3 +226,22 @@ def test_cli_export_errors(exported, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main(["export", "onnx", "--model", "nope", "--out", str(out.parent / "z")]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_load_model_backend_onnxruntime(exported, tmp_path):
+    """`load_model(dir, backend="onnxruntime")` is the export folder run by onnxruntime."""
+    import l4p
+
+    model, out = exported
+    video, kwargs = _inputs()
+    tasks = ("depth", "tracks")
+    ref = L4PPredictor(model, device="cpu").predict(video, tasks, **kwargs)
+    predictor = l4p.load_model(out, backend="onnxruntime")
+    assert type(predictor.model).__name__ == "OnnxL4P"
+    _compare(ref, predictor.predict(video, tasks, **kwargs), {})
+    with pytest.raises(ValueError, match="drop checkpoint"):
+        l4p.load_model(out, "weights.safetensors", backend="onnxruntime")
+    with pytest.raises(ValueError, match="needs an export folder"):
+        l4p.load_model("l4p_test", backend="onnxruntime")
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        l4p.load_model("l4p_test", backend="tensorrt")
