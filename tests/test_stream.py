@@ -118,3 +118,15 @@ def test_tracks_without_intrinsics_use_the_camera_head(model, video):
     torch.testing.assert_close(
         tracks_only.tracks_3d, with_camera.tracks_3d, atol=1e-5, rtol=0, equal_nan=True
     )
+
+
+def test_video_file_is_decoded_as_it_goes(model, tmp_path):
+    """A path streams through `iter_frames`: same outputs as its decoded frames, fps stored."""
+    from l4p.data.video import read_video, write_video
+
+    frames = np.random.default_rng(2).integers(0, 256, size=(11, 16, 24, 3), dtype=np.uint8)
+    path = write_video(tmp_path / "clip.mp4", frames, fps=12.0)
+    decoded = read_video(path).frames
+    _close(model.predict(path, ("depth", "camera")), model.predict(decoded, ("depth", "camera")), atol=0)
+    stored = l4p.load_prediction(l4p.stream_to_disk(model, path, tmp_path / "pred", ("depth",)))
+    assert stored.fps == pytest.approx(12.0) and stored.depth.shape == (1, 11, 16, 24)
