@@ -15,6 +15,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["l4p", "l4p.*"]),
+    package_data={"l4p.weights": ["*.safetensors"]},  # the shipped l4p_synthetic_s weights
     install_requires=[
         "torch>=2.4",
         "numpy>=1.24",

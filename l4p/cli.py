@@ -130,11 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--out", type=Path, default=Path("l4p_demo"), metavar="DIR", help="output folder (default l4p_demo)"
     )
-    d.add_argument("--checkpoint", type=Path, help=f"weights, e.g. {RELEASED_CKPT} (default: random weights)")
-    d.add_argument("--model", help="variant (default: l4p_test without a checkpoint, l4p_vitg14 with one)")
+    d.add_argument(
+        "--checkpoint", type=Path, help=f"weights, e.g. {RELEASED_CKPT} (default: the shipped ones)"
+    )
+    d.add_argument(
+        "--model", help="variant (default: l4p_synthetic_s, shipped weights; l4p_vitg14 with --checkpoint)"
+    )
+    d.add_argument("--random", action="store_true", help="random weights (seeded) instead of trained ones")
     d.add_argument("--frames", type=int, default=16, help="clip length (default 16)")
     d.add_argument(
-        "--size", metavar="HxW", help="clip size in pixels (default 96x128; 224x288 with a checkpoint)"
+        "--size", metavar="HxW", help="clip size in pixels (default 64x64; 224x288 with a checkpoint)"
     )
     d.add_argument("--seed", type=int, default=0, help="scene seed")
     d.add_argument("--grid", type=int, default=6, help="track an N x N grid (default 6)")

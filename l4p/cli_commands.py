@@ -65,13 +65,19 @@ def check_model_args(model: str, checkpoint: Path | None) -> None:
         )
 
 
+def _ships_no_weights(model: str) -> bool:
+    from l4p.weights import embedded_weights
+
+    return embedded_weights(model) is None
+
+
 def load_network(model: str, checkpoint: Path | None, *, tasks: tuple[str, ...] | None = None):
     """Build and load the network, turning input mistakes into UsageError (exit 2)."""
     from l4p.checkpoints.common import NotACheckpointError, StateDictMismatchError
     from l4p.checkpoints.own import build_and_load
 
     check_model_args(model, checkpoint)
-    if checkpoint is None and not Path(model).is_dir():
+    if checkpoint is None and not Path(model).is_dir() and _ships_no_weights(model):
         logger.warning("no --checkpoint: %s has RANDOM weights, so its outputs are meaningless. "
                        "Pass --checkpoint %s for real results.", model, RELEASED_CKPT)  # fmt: skip
     own_logger = logging.getLogger("l4p.checkpoints.own")
@@ -226,21 +232,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`l4p demo`: see `l4p.demo.run_demo`."""
-    from l4p.demo import run_demo
+    from l4p.demo import DEMO_MODEL, DEMO_SIZE, random_network, run_demo
+    from l4p.weights import embedded_weights
 
-    size = args.size or ("224x288" if args.checkpoint else "96x128")
+    if args.random and args.checkpoint:
+        raise UsageError("--random and --checkpoint exclude each other: random weights load no file")
+    size = args.size or ("224x288" if args.checkpoint else DEMO_SIZE)
     try:
         height, width = (int(v) for v in size.lower().split("x"))
     except ValueError as err:
         raise UsageError(f"--size must be HxW in pixels, e.g. 144x192; got {size!r}") from err
     if min(height, width) < 16 or args.frames < 2 or args.grid < 1:
         raise UsageError("the demo needs --size of at least 16x16, --frames >= 2 and --grid >= 1")
-    model_name = args.model or ("l4p_vitg14" if args.checkpoint else "l4p_test")
-    network = load_network(model_name, args.checkpoint)
+    model_name = args.model or ("l4p_vitg14" if args.checkpoint else DEMO_MODEL)
+    if args.random:
+        check_model_args(model_name, None)
+        network = random_network(model_name)
+    else:
+        network = load_network(model_name, args.checkpoint)
+    shipped = not Path(model_name).is_dir() and embedded_weights(model_name) is not None
     lines = run_demo(
         network, out_dir=args.out, frames=args.frames, height=height, width=width, seed=args.seed, grid=args.grid,
         device=resolve_device(args.device), dtype=resolve_dtype(args.dtype), progress=not args.quiet,
-        random_weights=args.checkpoint is None and not Path(model_name).is_dir(), model_name=model_name,
+        random_weights=args.random or (args.checkpoint is None and not Path(model_name).is_dir() and not shipped),
+        model_name=model_name + (" (shipped weights)" if shipped and not args.random and args.checkpoint is None else ""),
     )  # fmt: skip
     for line in lines:
         _out(line)

@@ -1,7 +1,10 @@
 """`l4p demo`: a synthetic clip with ground truth, every task predicted, written and scored.
 
-Renders a clip with exact ground truth, predicts every task, writes the visualisations, and
-scores the prediction against the ground truth.
+Renders a clip with exact ground truth, predicts every task, writes the visualisations
+(`compare.mp4`: prediction above ground truth), and scores the prediction against the ground
+truth. By default the model is `l4p_synthetic_s` with the weights shipped in the package
+(trained on these synthetic scenes); `--random` gives it random weights (seeded, so the
+scores repeat too). The same command always prints the same scores.
 
 Needs no download: the clip comes from `l4p.data.synthetic` (a textured room with moving
 objects and a moving camera). If that renderer fails, a procedural pattern made with numpy
@@ -25,6 +28,21 @@ from l4p.outputs import Prediction
 logger = logging.getLogger(__name__)
 
 RELEASED_CKPT = "l4p_depth_flow_2d3dtrack_camray_dynseg_v1.ckpt"
+DEMO_MODEL = "l4p_synthetic_s"  # ships its weights (l4p/weights)
+DEMO_SIZE = "64x64"  # the size l4p_synthetic_s was trained at
+RANDOM_SEED = 0
+
+
+def random_network(name: str) -> L4P:
+    """`name` with random weights drawn from a fixed seed (the same weights every run)."""
+    from l4p.build import build_model
+
+    state = torch.random.get_rng_state()
+    torch.manual_seed(RANDOM_SEED)
+    try:
+        return build_model(name)
+    finally:
+        torch.random.set_rng_state(state)
 
 
 def render_clip(*, frames: int, height: int, width: int, seed: int, num_tracks: int):
@@ -64,6 +82,67 @@ def ground_truth_prediction(clip) -> Prediction:
         intrinsics=clip.intrinsics_bt33, tracks=clip.tracks_btn2, visibility=clip.visibility_btn,
         queries=clip.queries_bn3, depth_kind="metric depth (ground truth)",
     )  # fmt: skip
+
+
+def write_comparison(
+    path: Path, video: np.ndarray, pred: Prediction, truth: Prediction, *, first_gt_track: int, fps: float
+) -> Path:
+    """Write a video with the prediction (top row) above the ground truth (bottom row).
+
+    Columns: depth (each row coloured over its own 2-98 % inverse-depth range, as depth is
+    relative), backward flow (one colour scale: the ground truth's), moving pixels, and the
+    ground-truth tracks (the prediction's row shows the same queries). Small clips are
+    enlarged (nearest pixel) to at least 192 pixels high.
+    """
+    import cv2
+
+    from l4p.data.video import VideoWriter
+    from l4p.viz.depth import colorize_depth
+    from l4p.viz.flow import flow_to_rgb
+    from l4p.viz.mosaic import mosaic
+    from l4p.viz.overlay import motion_overlay
+    from l4p.viz.tracks import draw_tracks, track_colors
+
+    assert truth.flow is not None and truth.queries is not None
+    gt_flow = truth.flow[0].numpy()
+    length = np.hypot(gt_flow[:, 0], gt_flow[:, 1])
+    max_flow = max(float(np.nanpercentile(length, 99.5)), 1e-3) if np.isfinite(length).any() else 1.0
+    colors = track_colors(truth.queries[0, :, 1:].numpy(), width=video.shape[2])
+    rows = []
+    for p in (pred, truth):
+        assert p.depth is not None and p.flow is not None and p.motion is not None and p.tracks is not None
+        first = first_gt_track if p is pred else 0
+        vis = None if p.visibility is None else p.visibility[0, :, first:].numpy()
+        rows += [
+            colorize_depth(p.depth[0].numpy()),
+            flow_to_rgb(np.nan_to_num(p.flow[0].numpy()), max_flow=max_flow),
+            motion_overlay(video, p.motion[0].numpy()),
+            draw_tracks(video, p.tracks[0, :, first:].numpy(), vis, colors=colors),
+        ]
+    scale = max(1, int(np.ceil(192 / video.shape[1])))
+    if scale > 1:
+        rows = [
+            np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) for f in r])
+            for r in rows
+        ]
+    labels = [
+        "prediction: depth",
+        "flow",
+        "motion",
+        "tracks",
+        "ground truth: depth",
+        "flow",
+        "motion",
+        "tracks",
+    ]
+    writer = VideoWriter(path, fps=fps)
+    try:
+        writer.write(mosaic(rows, labels=labels, columns=4))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return path
 
 
 def score(pred: Prediction, clip, *, first_gt_track: int) -> list[str]:
@@ -128,6 +207,10 @@ def run_demo(
         progress: Progress bar over windows.
         random_weights: Say plainly that the scores mean nothing.
         model_name: Shown in the summary.
+
+    Returns:
+        The summary lines (the same for the same arguments: rendering, weights and inference
+        are deterministic).
     """
     from l4p.data.video import write_video
     from l4p.export.folder import write_prediction_folder
@@ -152,7 +235,9 @@ def run_demo(
         lines.append(
             f"model: {model_name} with RANDOM WEIGHTS: the outputs and scores below are meaningless."
         )
-        lines.append(f"  For real results: l4p demo --checkpoint {RELEASED_CKPT}")
+        lines.append(
+            f"  Trained weights: l4p demo (shipped {DEMO_MODEL}), or l4p demo --checkpoint {RELEASED_CKPT}"
+        )
     else:
         lines.append(f"model: {model_name}")
 
@@ -171,10 +256,15 @@ def run_demo(
     fps = 10.0
     write_video(out_dir / "input.mp4", video, fps=fps)
     written = write_prediction_folder(out_dir, frames=video, pred=pred, fps=fps, source=source, export=True)
+    extra = set()
     if clip is not None:
-        visualize_prediction(video, ground_truth_prediction(clip), out_dir / "ground_truth", fps=fps)
+        truth = ground_truth_prediction(clip)
+        visualize_prediction(video, truth, out_dir / "ground_truth", fps=fps)
+        if set(tasks) >= {"depth", "flow", "motion", "tracks"}:
+            write_comparison(out_dir / "compare.mp4", video, pred, truth, first_gt_track=n_grid, fps=fps)
+            extra.add("compare.mp4")
     names = sorted(
-        {p.name for p in written} | {"input.mp4"} | ({"ground_truth/"} if clip is not None else set())
+        {p.name for p in written} | {"input.mp4"} | ({"ground_truth/"} if clip is not None else set()) | extra
     )
     lines.append(f"wrote {out_dir}/: {', '.join(names)} in {time.perf_counter() - tic:.1f} s")
     if clip is not None and set(tasks) == {"depth", "flow", "motion", "camera", "tracks"}:

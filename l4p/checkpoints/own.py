@@ -62,8 +62,8 @@ def build_and_load(
 
     Args:
         name_or_dir: Registered variant name or a `save_pretrained` folder.
-        checkpoint: Released `.ckpt`, our `model.safetensors`, or None (random weights, or
-            the folder's weights).
+        checkpoint: Released `.ckpt`, our `model.safetensors`, or None: the folder's weights,
+            the weights shipped in the package for the variant (`l4p.weights`), else random.
         tasks: Heads to keep; default: every head the checkpoint has. Heads of the file that
             are not asked for are skipped; a head asked for but absent is an error.
         **builder_overrides: Keyword arguments of the variant's builder (e.g. widths).
@@ -76,6 +76,10 @@ def build_and_load(
         name, overrides = config["name"], {**config.get("overrides", {}), **overrides}
         checkpoint = checkpoint or folder / WEIGHTS_NAME
     overrides.pop("tasks", None)
+    if checkpoint is None:
+        from l4p.weights import embedded_weights
+
+        checkpoint = embedded_weights(name)  # weights shipped in the package (l4p_synthetic_s)
     if checkpoint is None:
         logger.warning(
             "no checkpoint given: %s has RANDOM weights. Load real ones with "
