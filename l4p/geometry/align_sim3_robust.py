@@ -83,6 +83,7 @@ def fit_sim3(
     min_inlier_ratio: float = 0.1,
     refine_iters: int = 3,
     seed: int = 0,
+    warn: bool = True,
 ) -> Sim3Result:
     """Fit ``dst ≈ s · R · src + t`` per batch item; never raises on degenerate input.
 
@@ -111,6 +112,8 @@ def fit_sim3(
         min_inlier_ratio: Minimum inlier fraction of the valid points for success.
         refine_iters: IRLS steps after the inlier refit.
         seed: Seed of the hypothesis sampler.
+        warn: Log a warning when an item falls back (callers that fit many windows pass
+            False and report the failures once, from ``success``).
 
     Returns:
         :class:`Sim3Result` in the promoted floating dtype of the inputs (at least float32).
@@ -180,7 +183,7 @@ def fit_sim3(
     inl_bn = valid_bn & (residual2(s, r, t) < thr2_b1)
     success = ok & (inl_bn.sum(1) >= need_b)
 
-    if not bool(success.all()):
+    if warn and not bool(success.all()):
         logger.warning(
             "robust Sim(3) fit failed for %d item(s); falling back to Umeyama/identity", int((~success).sum())
         )

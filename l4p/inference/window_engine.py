@@ -57,6 +57,8 @@ class EngineState:
         tail: Stitched values of frames [next_start, next_start + overlap) from the last window.
         k_grid_first: Window-0 intrinsics estimate (grid units), or None.
         memory: Tracking memory (its history tokens are the largest item), or None.
+        sim3_fallback_windows: Windows whose robust Sim(3) chaining fell back (warned once,
+            at the end of the video).
     """
 
     frames_in: int = 0
@@ -68,6 +70,7 @@ class EngineState:
     tail: dict[str, torch.Tensor] = field(default_factory=dict)
     k_grid_first: torch.Tensor | None = None
     memory: TrackMemory | None = None
+    sim3_fallback_windows: list[int] = field(default_factory=list)
 
 
 def _cat(old: torch.Tensor | None, new: torch.Tensor | None) -> torch.Tensor | None:
@@ -166,6 +169,14 @@ class WindowEngine:
             )
             st.next_start = stop
         st.frames_in = real
+        if st.sim3_fallback_windows:
+            logger.warning(
+                "the robust Sim(3) fit that chains camera windows failed for %d of the %d windows after "
+                "the first (windows %s); they were chained with plain Umeyama (the identity where that "
+                "was degenerate too)",
+                len(st.sim3_fallback_windows), max(st.windows_run - 1, 0),
+                ", ".join(str(w) for w in st.sim3_fallback_windows),
+            )  # fmt: skip
         return chunks
 
     def _run_group(self, starts: list[int], real: int) -> list[RawChunk]:
@@ -196,6 +207,8 @@ class WindowEngine:
                 point_map_stride=self.point_map_stride, chain_cameras=self.chain,
             )  # fmt: skip
             st.k_grid_first = cams["k_grid_first"]
+            if step.info.sim3_fallbacks:
+                st.sim3_fallback_windows.append(index)
             values = step.values
             if self.estimate_k and "intrinsics" not in values and st.k_grid_first is not None:
                 from l4p.geometry.intrinsics import grid_to_pixels

@@ -30,10 +30,13 @@ class StepInfo:
     Attributes:
         rays: (B, 6, t, h', w') camera-ray map, or None.
         depth_alignment: (scale, shift) of the inverse-depth fit, or None.
+        sim3_fallbacks: Videos of the batch whose robust Sim(3) fit failed in this window
+            (chained with plain Umeyama, or the identity).
     """
 
     rays: torch.Tensor | None = None
     depth_alignment: tuple[torch.Tensor, torch.Tensor] | None = None
+    sim3_fallbacks: int = 0
 
 
 @dataclass
@@ -147,7 +150,10 @@ def stitch_window_dense(
             dst = overlap_point_maps(
                 tail["depth"], tail["intrinsics"], tail["cam_to_world"], pixel_stride=point_map_stride
             )
-            sim3 = fit_sim3(src, dst, threshold=sim3_threshold_from_depth(depth[:, :n_ov]), method="robust")
+            sim3 = fit_sim3(
+                src, dst, threshold=sim3_threshold_from_depth(depth[:, :n_ov]), method="robust", warn=False
+            )
+            res.info.sim3_fallbacks = int((~sim3.success).sum())
             c2w = apply_sim3_to_poses(c2w, sim3)
             depth = apply_sim3_to_depth(depth, sim3)
         if chain_cameras:
