@@ -29,6 +29,9 @@ class FrameSource:
 
     Attributes:
         num_frames: T when known before reading (in-memory videos), else None.
+        expected_frames: T as far as it can be told before reading (in-memory videos, the
+            count a video file or folder declares), else None; for progress bars only (a
+            truncated file may deliver fewer).
         fps: Frame rate of a video file, else None.
     """
 
@@ -37,16 +40,18 @@ class FrameSource:
         self.chunk = chunk
         self.fps: float | None = None
         self.num_frames: int | None = None
+        self.expected_frames: int | None = None
         self._tensor: torch.Tensor | None = None
         if isinstance(video, (np.ndarray, torch.Tensor)):
             self._tensor = as_video_tensor(video)
-            self.num_frames = self._tensor.shape[1]
+            self.num_frames = self.expected_frames = self._tensor.shape[1]
         elif isinstance(video, (str, Path)):
-            from l4p.data.video import video_fps
+            from l4p.data.video import video_fps, video_frame_count
 
             if not Path(video).exists():
                 raise FileNotFoundError(f"video {video} does not exist")
             self.fps = video_fps(video)
+            self.expected_frames = video_frame_count(video)
         elif not isinstance(video, Iterable):
             raise TypeError(
                 f"unsupported video type {type(video).__name__}; pass a path, a numpy array, a tensor "

@@ -20,6 +20,7 @@ Layout of `<path>/` (a zarr group):
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,11 @@ class PredictionWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if frames:
                 self.group: Any = zarr.open_group(str(self.path), mode="r+")
-                for name, arr in self.group.arrays():
+                with warnings.catch_warnings():
+                    # The resume folder lives inside the group; zarr notes it is not one of its own.
+                    warnings.filterwarnings("ignore", message=r".*\.l4p_resume is not recognized")
+                    members = list(self.group.arrays())
+                for name, arr in members:
                     if name != "queries" and arr.ndim > 1 and arr.shape[1] > frames:
                         arr.resize((arr.shape[0], frames, *arr.shape[2:]))
             else:

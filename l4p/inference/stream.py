@@ -126,7 +126,11 @@ class VideoStream:
         if self._resume:
             self._start(self._resume["batch"], tuple(self._resume["size_in"]))  # type: ignore[arg-type]
         bar = tqdm(
-            total=self.source.num_frames, initial=skip, unit="frame", desc="l4p", disable=not self.progress
+            total=self.source.expected_frames,
+            initial=skip,
+            unit="frame",
+            desc="l4p",
+            disable=not self.progress,
         )
         try:
             for chunk in self.source.chunks(skip=skip):
