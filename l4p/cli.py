@@ -105,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--png16", action="store_true", help="also write 16-bit PNG depth frames")
     p.add_argument(
-        "--export-3d", action="store_true", help="also write point clouds, cameras (PLY) and 3D tracks (npz); needs the camera task"
+        "--export-3d",
+        action="store_true",
+        help="also write point clouds, cameras (PLY) and 3D tracks (npz); needs the camera task",
     )
     p.add_argument("--no-viz", action="store_true", help="write prediction.zarr only, no videos")
     p.add_argument(
