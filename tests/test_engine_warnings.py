@@ -27,3 +27,17 @@ def test_sim3_fallback_is_warned_once_naming_the_windows(monkeypatch, caplog) ->
     sim3 = [r.getMessage() for r in caplog.records if "Sim(3)" in r.getMessage()]
     assert len(sim3) == 1, sim3
     assert "failed for 3 of the 3 windows after the first (windows 1, 2, 3)" in sim3[0]
+
+
+def test_fit_sim3_without_warning_returns_the_same_fallback() -> None:
+    """`warn=False` silences the log line only; the failed items still get the fallback."""
+    from l4p.geometry.align_sim3_robust import fit_sim3
+
+    gen = torch.Generator().manual_seed(0)
+    src = torch.randn(2, 200, 3, generator=gen)
+    dst = torch.randn(2, 200, 3, generator=gen) * 5  # unrelated points: the robust fit fails
+    loud = fit_sim3(src, dst, threshold=1e-3)
+    quiet = fit_sim3(src, dst, threshold=1e-3, warn=False)
+    assert not bool(loud.success.any())
+    for a, b in zip(dataclasses.astuple(loud), dataclasses.astuple(quiet)):
+        assert torch.equal(a, b)

@@ -183,10 +183,12 @@ def fit_sim3(
     inl_bn = valid_bn & (residual2(s, r, t) < thr2_b1)
     success = ok & (inl_bn.sum(1) >= need_b)
 
-    if warn and not bool(success.all()):
-        logger.warning(
-            "robust Sim(3) fit failed for %d item(s); falling back to Umeyama/identity", int((~success).sum())
-        )
+    if not bool(success.all()):
+        if warn:
+            logger.warning(
+                "robust Sim(3) fit failed for %d item(s); falling back to Umeyama/identity",
+                int((~success).sum()),
+            )
         s = torch.where(success, s, s_fb)
         r = torch.where(success[:, None, None], r, r_fb)
         t = torch.where(success[:, None], t, t_fb)
