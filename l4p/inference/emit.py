@@ -61,10 +61,11 @@ def to_input_pixels(
     if "motion_logits" in v:
         pred.motion = torch.sigmoid(resize_maps(v["motion_logits"], size_in)).cpu()
     if "camera" in tasks and "cam_to_world" in v:
-        world_to_cam = torch.linalg.inv(v["cam_to_world"].double())
+        # On the CPU: the run's state (world_from_first) is kept there, whatever the device.
+        world_to_cam = torch.linalg.inv(v["cam_to_world"].detach().cpu().double())
         if world_from_first is not None:
-            world_to_cam = world_to_cam @ world_from_first.double()[:, None]
-        pred.extrinsics = world_to_cam.float().cpu()
+            world_to_cam = world_to_cam @ world_from_first.cpu().double()[:, None]
+        pred.extrinsics = world_to_cam.float()
     if "intrinsics" in v:
         pred.intrinsics = scale_intrinsics(v["intrinsics"], src=size_win, dst=size_in).cpu()
     return pred

@@ -228,7 +228,7 @@ class VideoStream:
                 hi = min(lo + step, t)
                 chunks += engine.push(cache.read(t - hi, t - lo).flip(1).to(self.predictor.device))
             chunks += engine.finish()
-        values = collect_raw(chunks)
+        values = {k: v.cpu() for k, v in collect_raw(chunks).items()}  # the forward pass is kept on the CPU
         return TrackingResult(traj=values["track_traj"], vis=values["track_vis"], depth=values["track_depth"])
 
 
