@@ -193,6 +193,23 @@ def test_every_writer_is_atomic(tmp_path, monkeypatch, writer):
     assert [p.name for p in target.parent.iterdir()] == [name]
 
 
+def test_atomic_files_get_the_umask_permissions(tmp_path):
+    """safetensors creates its file owner-only (0600); written through l4p it is readable like any file."""
+    from safetensors.torch import save_file
+
+    from l4p.export.atomic import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "w.safetensors") as tmp:
+            save_file({"a": torch.zeros(2)}, str(tmp))
+        _save_tiny(tmp_path / "pretrained")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "pretrained" / "model.safetensors").stat().st_mode & 0o777 == 0o644
+
+
 def _save_tiny(folder: Path) -> None:
     from l4p.build import build_model
     from l4p.checkpoints.own import save_pretrained

@@ -27,6 +27,17 @@ import numpy as np
 _TEMP_RE = re.compile(r"^\..+\.l4ptmp-\d+(\.[A-Za-z0-9]+)?$")
 
 
+def _file_mode() -> int:
+    """Permissions of a new file under the process umask (what a plain `open(path, "w")` gives)."""
+    try:  # Linux: read it without changing it (os.umask would, for a moment, for every thread)
+        with open("/proc/self/status", encoding="ascii") as f:
+            umask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
 def temp_name(path: str | Path) -> Path:
     """The temporary path used while writing `path` (hidden, same folder and suffix)."""
     path = Path(path)
@@ -42,13 +53,17 @@ def is_temp_name(name: str) -> bool:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed to `path`, on error removed.
 
-    The folder of `path` is created.
+    The folder of `path` is created. A finished file gets the permissions of the umask, as a
+    plain `open` would give it: some writers (safetensors) create their file readable by its
+    owner alone.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_name(path)
     try:
         yield tmp
+        if tmp.is_file():
+            os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
