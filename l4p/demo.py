@@ -50,8 +50,11 @@ def render_clip(*, frames: int, height: int, width: int, seed: int, num_tracks: 
     try:
         from l4p.data.synthetic import SceneConfig, render_batch
 
+        # Value-noise textures, as l4p_synthetic_s was trained on (stripes and checkers are
+        # ambiguous to track along the stripes and by the checkers' period).
         config = SceneConfig(height=height, width=width, num_frames=frames, num_tracks=num_tracks,
-                             query_frames="first", num_objects=(2, 3), moving_object_prob=1.0)  # fmt: skip
+                             query_frames="first", num_objects=(2, 3), moving_object_prob=1.0,
+                             textures=("noise",), texture_scale=2.0)  # fmt: skip
         return render_batch(config, [seed])
     except Exception as err:  # the fallback keeps the demo usable on any machine
         logger.warning(

@@ -33,7 +33,14 @@ from l4p.training.sample import Sample, choose_queries, subsample_tracks
 
 HELDOUT_SEED = 2_000_000  # training uses [0, 1e6), the curves' validation [1e6, 1e6 + 16)
 # Scene settings of configs/synthetic_small.yaml (more motion than the generator's defaults).
-SCENE = {"num_objects": (1, 3), "camera_motion": 0.8, "camera_rotation_deg": 25.0, "moving_object_prob": 0.9}
+SCENE = {
+    "num_objects": (1, 3),
+    "camera_motion": 0.8,
+    "camera_rotation_deg": 25.0,
+    "moving_object_prob": 0.9,
+    "textures": ("noise",),
+    "texture_scale": 2.0,
+}
 LOWER_IS_BETTER = ("abs_rel", "epe", "ate", "rre")
 SCORES = ("abs_rel", "delta1", "epe", "motion_iou", "aj", "delta_avg", "oa", "aj_3d", "ate", "rre")
 
