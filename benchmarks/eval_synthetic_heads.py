@@ -31,6 +31,7 @@ from l4p.build import build_model
 from l4p.training.heldout import (
     HELDOUT_SEED,
     LOWER_IS_BETTER,
+    SCENE,
     SCORES,
     clip_has_motion,
     heldout_clips,
@@ -114,6 +115,7 @@ def main() -> None:
             "size": [64, 64],
             "max_tracks": 32,
             "queries": "first visible frame",
+            "scene": {k: list(v) if isinstance(v, tuple) else v for k, v in SCENE.items()},
         },  # fmt: skip
         "lower_is_better": list(LOWER_IS_BETTER),
         "results": results,

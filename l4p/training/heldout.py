@@ -32,7 +32,8 @@ from l4p.training.datasets import SyntheticSource, scene_config
 from l4p.training.sample import Sample, choose_queries, subsample_tracks
 
 HELDOUT_SEED = 2_000_000  # training uses [0, 1e6), the curves' validation [1e6, 1e6 + 16)
-# Scene settings of configs/synthetic_small.yaml (more motion than the generator's defaults).
+# Scene settings of configs/synthetic_small.yaml: more motion than the generator's defaults, and
+# value-noise textures only (stripes and checkers are ambiguous to track).
 SCENE = {
     "num_objects": (1, 3),
     "camera_motion": 0.8,
