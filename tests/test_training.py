@@ -145,11 +145,32 @@ def test_windowed_forward_gives_every_parameter_a_gradient():
     assert out.tracks.traj.shape == (2, 4, 16, 2) and out.dense[2].flow.shape == (2, 8, 2, 28, 28)
     losses = compute_losses(out, batch, patch=14)
     assert set(losses) == {
-        "depth", "flow", "motion", "camera", "track_position", "track_heatmap", "visibility", "track_depth"
+        "depth", "flow", "motion", "camera", "track_position", "track_heatmap", "visibility", "track_depth",
+        "track_match",
     }  # fmt: skip
     total_loss(losses, {k: 1.0 for k in losses}).backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, missing
+
+
+def test_head_tracks_decodes_the_first_tracks_and_matches_all_of_them():
+    torch.manual_seed(0)
+    task = L4PTask(model=build_model("l4p_test"), tasks=("depth", "tracks"), window=8, stride=4, head_tracks=2)
+    batch = _tiny_batch(num_frames=8)
+    assert batch["queries_n3"].shape[1] == 4
+    out = task(batch)
+    assert out.tracks.traj.shape[1] == 2  # only the first two tracks go through the head
+    base = compute_losses(out, batch, patch=14)
+    # Moving the ground truth of the tracks the head did not decode changes only `track_match`.
+    moved = dict(batch)
+    moved["tracks_tn2"] = batch["tracks_tn2"].clone()
+    moved["tracks_tn2"][:, 1:, 2:] += 9.0
+    changed = compute_losses(out, moved, patch=14)
+    assert not torch.allclose(changed["track_match"], base["track_match"])
+    for name in ("track_position", "track_heatmap", "visibility", "track_depth"):
+        assert torch.equal(changed[name], base[name]), name
+    # Validation scores the decoded tracks against their own ground truth.
+    assert task.head_batch(batch)["tracks_tn2"].shape[2] == 2
 
 
 def test_metrics_of_perfect_predictions():

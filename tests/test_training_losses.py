@@ -147,3 +147,48 @@ def test_heatmap_ce_is_lowest_on_the_target_cell_and_splits_bilinearly():
     corner[..., 0, 0] = 0.0
     far = torch.tensor([[[[-40.0, -40.0]]]])
     assert L.heatmap_ce_loss(corner, far, mask, window_hw=(8, 8)).item() < 1e-6
+
+
+def _one_hot_tokens(cell_of_token: torch.Tensor, channels: int) -> torch.Tensor:
+    """(1, P, C) tokens whose feature is the one-hot code of `cell_of_token` (P,)."""
+    return torch.nn.functional.one_hot(cell_of_token, channels).float()[None]
+
+
+def test_token_match_loss_rewards_tokens_that_follow_the_track():
+    # Grid t=2, h=w=4 over a 4-frame 8x8 window (a token covers 2 frames and 2x2 pixels).
+    # Tokens are one-hot codes of "which surface point they see": slice 0 sees the identity
+    # layout, slice 1 the same content moved one token to the right.
+    grid = (2, 4, 4)
+    cells = torch.arange(16).view(4, 4)
+    moved = torch.roll(cells, shifts=1, dims=1)
+    tokens = _one_hot_tokens(torch.cat([cells.flatten(), moved.flatten()]), 16)
+    query = torch.tensor([[[0.0, 2.5, 4.5]]])  # frame 0, centre of token (col 1, row 2)
+    mask = torch.ones(1, 1, 4, dtype=torch.bool)
+    follows = torch.tensor([[2.5, 4.5], [2.5, 4.5], [4.5, 4.5], [4.5, 4.5]])[None, None]  # right in slice 1
+    stays = torch.tensor([[2.5, 4.5]] * 4)[None, None]
+    hit = L.token_match_loss(tokens, grid, query, follows, mask, window_hw=(8, 8), temperature=0.05)
+    miss = L.token_match_loss(tokens, grid, query, stays, mask, window_hw=(8, 8), temperature=0.05)
+    # Cosine 1 on the matching token and 0 elsewhere: -log(e^20 / (e^20 + 15)) per frame.
+    expected = -math.log(math.exp(20.0) / (math.exp(20.0) + 15.0))
+    assert hit.item() == pytest.approx(expected, rel=1e-4, abs=1e-7)
+    assert miss.item() > 9.0  # frames 2 and 3 put the GT on a token of cosine 0 (loss 20 + log 16)
+    # Masked frames do not count; a constant feature map gives the uniform log(16).
+    assert L.token_match_loss(tokens, grid, query, stays, mask & False, window_hw=(8, 8)).item() == 0.0
+    flat = torch.ones(1, 32, 16)
+    assert L.token_match_loss(flat, grid, query, stays, mask, window_hw=(8, 8)).item() == pytest.approx(
+        math.log(16), rel=1e-5
+    )
+
+
+def test_token_match_loss_reads_the_query_slice_and_position():
+    grid = (2, 2, 2)
+    ids = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])  # every token different, slice 1 unlike slice 0
+    tokens = _one_hot_tokens(ids, 8)
+    mask = torch.tensor([[[False, False, True, True]]])  # supervise frames 2, 3 (slice 1) only
+    target = torch.tensor([[[[0.5, 0.5]] * 4]])  # centre of token (0, 0): pixels 0 and 1
+    # A query in slice 1 at token (0, 0) finds itself there; one in slice 0 has no match in slice 1.
+    own = L.token_match_loss(tokens, grid, torch.tensor([[[2.0, 0.5, 0.5]]]), target, mask, window_hw=(4, 4),
+                             temperature=0.05)  # fmt: skip
+    other = L.token_match_loss(tokens, grid, torch.tensor([[[0.0, 0.5, 0.5]]]), target, mask, window_hw=(4, 4),
+                               temperature=0.05)  # fmt: skip
+    assert own.item() < 1e-6 and other.item() == pytest.approx(math.log(4), rel=1e-5)

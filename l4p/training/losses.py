@@ -157,3 +157,48 @@ def heatmap_ce_loss(
             index = (ys * w + xs)[..., None]
             loss = loss - wx * wy * logp.gather(-1, index)[..., 0]
     return masked_mean(loss, mask_bnt)
+
+
+def token_match_loss(
+    tokens_bpc: torch.Tensor,
+    grid_thw: tuple[int, int, int],
+    queries_bn3: torch.Tensor,
+    target_bnt2: torch.Tensor,
+    mask_bnt: torch.Tensor,
+    *,
+    window_hw: tuple[int, int],
+    temperature: float = 0.1,
+) -> torch.Tensor:
+    """Correspondence loss on the encoder tokens: find each query's own point in every frame, (B,).
+
+    The token at the query (bilinear on its frame's token slice) is compared by cosine
+    similarity with every token of each frame's slice; the softmax over a slice's h*w tokens is
+    scored by cross-entropy against the GT point of that frame (split bilinearly over the
+    nearest tokens, as `heatmap_ce_loss`). It asks the encoder for tokens that stay similar
+    along a track and differ across the image, which is what the tracking head's attention
+    compares; the head itself is not involved.
+
+    Args:
+        tokens_bpc: (B, P, C) encoder tokens of one window, P = t*h*w in raster order.
+        grid_thw: Token grid (t, h, w); a slice covers T // t frames.
+        queries_bn3: (B, N, 3) (frame, x, y) in the window, integer = pixel centre; the frame
+            must be inside the window where `mask_bnt` has entries.
+        target_bnt2: (B, N, T, 2) GT (x, y) per frame, integer = pixel centre.
+        mask_bnt: (B, N, T) bool, frames to supervise.
+        window_hw: (H, W) of the window in pixels.
+        temperature: Cosine similarities are divided by it.
+    """
+    t, h, w = grid_thw
+    frames = mask_bnt.shape[-1]
+    feats = F.normalize(tokens_bpc.float(), dim=-1).transpose(1, 2).reshape(tokens_bpc.shape[0], -1, t, h, w)
+    b, n = queries_bn3.shape[:2]
+    slice_index = (queries_bn3[..., 0].long().clamp(0, frames - 1) // (frames // t)).clamp(max=t - 1)
+    maps = feats.permute(0, 2, 1, 3, 4)  # (B, t, C, h, w)
+    query_maps = maps[torch.arange(b, device=maps.device)[:, None], slice_index]  # (B, N, C, h, w)
+    size = queries_bn3.new_tensor([window_hw[1], window_hw[0]])
+    where = ((queries_bn3[..., 1:].float() + 0.5) / size * 2 - 1).reshape(b * n, 1, 1, 2)
+    anchor = F.grid_sample(query_maps.flatten(0, 1), where, mode="bilinear", align_corners=False)
+    anchor = F.normalize(anchor.reshape(b, n, -1), dim=-1)
+    logits = einsum(anchor, feats, "b n c, b c t h w -> b n t h w") / temperature
+    logits = logits.repeat_interleave(frames // t, dim=2)
+    return heatmap_ce_loss(logits, target_bnt2, mask_bnt, window_hw=window_hw)

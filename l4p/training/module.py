@@ -22,7 +22,7 @@ from l4p.models.l4p import L4P
 from l4p.training.freezing import apply_freezing, trainable_prefixes, unused_prefixes
 from l4p.training.metrics import batch_metrics
 from l4p.training.objective import DEFAULT_LOSS_WEIGHTS, compute_losses, total_loss
-from l4p.training.sample import Sample
+from l4p.training.sample import Sample, first_tracks
 from l4p.training.windows import WindowedOutputs, forward_windows
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,9 @@ class L4PTask(pl.LightningModule):
         grad_checkpointing: Recompute encoder block activations in the backward pass.
         silog_variance_focus: Lambda of the SILog depth loss.
         window_batch_size: Windows encoded together.
+        head_tracks: Tracks per clip that the tracking head decodes: the first ones of the
+            batch (valid tracks come first, in random order). The others only feed the
+            `track_match` loss, which costs little per track. None: all of them.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class L4PTask(pl.LightningModule):
         grad_checkpointing: bool = False,
         silog_variance_focus: float = 0.85,
         window_batch_size: int = 4,
+        head_tracks: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"])
@@ -170,9 +174,14 @@ class L4PTask(pl.LightningModule):
             raise RuntimeError(message + "; DDP would not synchronise their gradient buckets")
         logger.warning(message)
 
+    def head_batch(self, batch: Sample) -> Sample:
+        """The batch with only the tracks that the tracking head decodes (see `head_tracks`)."""
+        limit = self.hparams.get("head_tracks")
+        return batch if limit is None else first_tracks(batch, limit)
+
     def forward(self, batch: Sample) -> WindowedOutputs:
         """Run the network over every window of the batch's clips."""
-        queries = batch["queries_n3"] if "tracks" in self.tasks else None
+        queries = self.head_batch(batch)["queries_n3"] if "tracks" in self.tasks else None
         return forward_windows(
             self.model,
             batch["rgb_tchw"],
@@ -235,7 +244,7 @@ class L4PTask(pl.LightningModule):
 
     def _eval_step(self, batch: Sample, stage: str) -> None:
         _, out = self._step(batch, stage)
-        for name, values in batch_metrics(out, batch).items():
+        for name, values in batch_metrics(out, self.head_batch(batch)).items():
             self._scores[name] += values
 
     def _log_scores(self, stage: str) -> None:

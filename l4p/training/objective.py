@@ -6,7 +6,9 @@ use every window's raw head outputs (`TrackingResult.windows`) at frames at or a
 query's frame: positions (L1, pixels) and the position heatmap (cross-entropy against the GT
 cell, `losses.heatmap_ce_loss`) where the GT point is inside the image, visibility
 (BCE) everywhere, depth (scale-invariant) where the point is inside the image and in front
-of the camera. Each loss is averaged over windows and multiplied by its sample's `has_*` flag.
+of the camera. `track_match` (`losses.token_match_loss`, off by default) asks the encoder
+tokens themselves to find each query's point in the frames where it is visible. Each loss is
+averaged over windows and multiplied by its sample's `has_*` flag.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
     "visibility": 15.0,
     "motion": 1.0,
     "camera": 1.0,
+    "track_match": 0.0,  # auxiliary correspondence loss on the encoder tokens (not in the paper)
 }
 
 
@@ -86,25 +89,31 @@ def compute_losses(
         "track_heatmap": "tracks",
         "visibility": "tracks",
         "track_depth": "track_depth",
+        "track_match": "tracks",
     }
     return {name: torch.stack(values).mean(0) * _flag(batch, flags[name]) for name, values in acc.items()}
 
 
 def _track_losses(out: WindowedOutputs, batch: Sample) -> dict[str, torch.Tensor]:
+    """Head losses on the tracks the head decoded (the batch's first ones), `track_match` on all."""
     assert out.tracks is not None
     height, width = batch["rgb_tchw"].shape[-2:]
-    gt_xy = rearrange(batch["tracks_tn2"], "b t n c -> b n t c")
-    gt_vis = rearrange(batch["visibility_tn"], "b t n -> b n t")
-    gt_z = rearrange(batch["tracks3d_tn3"][..., 2], "b t n -> b n t")
-    inside = rearrange(in_image(batch["tracks_tn2"], height, width), "b t n -> b n t")
-    query_t = batch["queries_n3"][..., 0]
-    valid = batch["track_valid_n"]
+    gt_xy_all = rearrange(batch["tracks_tn2"], "b t n c -> b n t c")
+    gt_vis_all = rearrange(batch["visibility_tn"], "b t n -> b n t")
+    inside_all = rearrange(in_image(batch["tracks_tn2"], height, width), "b t n -> b n t")
+    query_t_all = batch["queries_n3"][..., 0]
+    valid_all = batch["track_valid_n"]
+    decoded = out.tracks.windows[0].traj.shape[1]
+    gt_xy, gt_vis, inside = gt_xy_all[:, :decoded], gt_vis_all[:, :decoded], inside_all[:, :decoded]
+    query_t, valid = query_t_all[:, :decoded], valid_all[:, :decoded]
+    gt_z = rearrange(batch["tracks3d_tn3"][..., 2], "b t n -> b n t")[:, :decoded]
     result: dict[str, list[torch.Tensor]] = {
         "track_position": [],
         "track_heatmap": [],
         "visibility": [],
         "track_depth": [],
     }
+    tokens = dict(zip(out.starts, out.tokens))
     for record in out.tracks.windows:
         frames = slice(record.start, record.start + record.traj.shape[2])
         absolute = torch.arange(frames.start, frames.stop, device=query_t.device, dtype=query_t.dtype)
@@ -122,6 +131,22 @@ def _track_losses(out: WindowedOutputs, batch: Sample) -> dict[str, torch.Tensor
                 record.depth.float(), gt_z[:, :, frames], in_win & (gt_z[:, :, frames] > 0)
             )
         )
+        if record.start in tokens:
+            local_t = query_t_all - record.start
+            here = valid_all & (local_t >= 0) & (local_t < record.traj.shape[2])
+            after = absolute[None, None] >= query_t_all[..., None]
+            mask = inside_all[:, :, frames] & gt_vis_all[:, :, frames].bool() & after & here[..., None]
+            queries = torch.cat([local_t[..., None], batch["queries_n3"][..., 1:]], dim=-1)
+            result.setdefault("track_match", []).append(
+                L.token_match_loss(
+                    tokens[record.start],
+                    out.grid,
+                    queries,
+                    gt_xy_all[:, :, frames],
+                    mask,
+                    window_hw=(height, width),
+                )
+            )
     return {name: torch.stack(values).mean(0) for name, values in result.items()}
 
 

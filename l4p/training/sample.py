@@ -122,6 +122,20 @@ def choose_queries(
     return {**sample, "queries_n3": queries, "track_valid_n": valid}
 
 
+TRACK_KEYS_TN = ("tracks_tn2", "tracks3d_tn3", "visibility_tn")  # per-track keys, tracks on axis 1
+TRACK_KEYS_N = ("queries_n3", "track_valid_n")  # per-track keys, tracks on axis 0
+
+
+def first_tracks(batch: Sample, num_tracks: int) -> Sample:
+    """A collated batch (B, ...) reduced to its first `num_tracks` tracks (other keys shared)."""
+    out = dict(batch)
+    for key in TRACK_KEYS_TN:
+        out[key] = batch[key][:, :, :num_tracks]
+    for key in TRACK_KEYS_N:
+        out[key] = batch[key][:, :num_tracks]
+    return out
+
+
 def subsample_tracks(sample: Sample, num_tracks: int, *, generator: torch.Generator) -> Sample:
     """Keep `num_tracks` tracks, preferring valid ones (random order), padding with invalid ones."""
     valid = sample["track_valid_n"]
@@ -129,15 +143,15 @@ def subsample_tracks(sample: Sample, num_tracks: int, *, generator: torch.Genera
     order = torch.argsort(torch.rand(n, generator=generator) - 2.0 * valid.float())
     keep = order[:num_tracks]
     out = dict(sample)
-    for key in ("tracks_tn2", "tracks3d_tn3", "visibility_tn"):
+    for key in TRACK_KEYS_TN:
         out[key] = sample[key][:, keep]
-    out["queries_n3"] = sample["queries_n3"][keep]
-    out["track_valid_n"] = valid[keep]
+    for key in TRACK_KEYS_N:
+        out[key] = sample[key][keep]
     missing = num_tracks - keep.shape[0]
     if missing > 0:
         pad = empty_sample(sample["rgb_tchw"].shape[0], 1, 1, missing)
-        for key in ("tracks_tn2", "tracks3d_tn3", "visibility_tn"):
+        for key in TRACK_KEYS_TN:
             out[key] = torch.cat([out[key], pad[key]], dim=1)
-        for key in ("queries_n3", "track_valid_n"):
+        for key in TRACK_KEYS_N:
             out[key] = torch.cat([out[key], pad[key]], dim=0)
     return out

@@ -12,7 +12,7 @@ window.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from einops import rearrange
@@ -34,6 +34,8 @@ class WindowedOutputs:
         dense: Per window, its dense outputs at the clip's resolution.
         tracks: Tracking result over the whole clip (queries in the head's +0.5 convention;
             `tracks.windows[w].traj` etc. are the raw per-window outputs), or None.
+        tokens: Per window, the final-normed encoder tokens the tracking head reads, (B, P, C),
+            P = t*h*w in raster order (empty when no task needs them).
     """
 
     starts: list[int]
@@ -41,6 +43,7 @@ class WindowedOutputs:
     grid: tuple[int, int, int]
     dense: list[DenseOutputs]
     tracks: TrackingResult | None
+    tokens: list[torch.Tensor] = field(default_factory=list)
 
 
 def normalise_video(rgb_btchw: torch.Tensor) -> torch.Tensor:
@@ -99,4 +102,4 @@ def forward_windows(
         tracks = run_windows(
             model.tracker, finals, head_queries, window_starts=starts, num_frames=num_frames, grid_thw=grid
         )
-    return WindowedOutputs(starts=starts, window=window, grid=grid, dense=dense, tracks=tracks)
+    return WindowedOutputs(starts=starts, window=window, grid=grid, dense=dense, tracks=tracks, tokens=finals)
