@@ -2,11 +2,13 @@
 
 Left: every training loss (unweighted, smoothed over 5 logged points) over optimiser steps.
 Middle: the held-out metrics logged at each validation (synthetic seeds [1e6, 1e6 + 16)).
-Right (with --compare): the position-heatmap cross-entropy of this run and of other runs (e.g.
-with the default tracker initialisation); log(1024) is a uniform heatmap.
+Then (with --compare), one panel per --compare-key (default: the position-heatmap
+cross-entropy, where log(1024) is a uniform heatmap) with this run and the other runs (e.g. with
+the default tracker initialisation, or without the `track_match` loss).
 
 Usage: python docs/plot_training_curves.py RUN/logs/version_0/csv/metrics.csv
-       [--compare OTHER/metrics.csv "default init"]... [--out docs/training_curves.png]
+       [--compare OTHER/metrics.csv "default init"]... [--compare-key val/epe]...
+       [--label "this run"] [--out docs/training_curves.png]
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-LOSSES = ("depth", "flow", "motion", "camera", "track_position", "track_heatmap", "visibility", "track_depth")
+LOSSES = ("depth", "flow", "motion", "camera", "track_position", "track_heatmap", "visibility", "track_depth",
+          "track_match")  # fmt: skip
+HEATMAP = "train/loss_track_heatmap"
+KEY_TITLES = {HEATMAP: "position heatmap cross-entropy (smoothed)"}
 METRICS = {"abs_rel": "depth AbsRel ↓", "delta1": "depth δ1 ↑", "epe": "flow EPE px ↓",
            "motion_iou": "motion IoU ↑", "aj": "2D AJ ↑", "delta_avg": "2D δ_avg ↑", "oa": "2D OA ↑"}  # fmt: skip
 
@@ -49,11 +54,23 @@ def smooth(values: np.ndarray, width: int = 5) -> np.ndarray:
 
 
 def plot(
-    csv_path: Path, out: Path, *, title: str = "", compare: list[tuple[Path, str]] | None = None
+    csv_path: Path,
+    out: Path,
+    *,
+    title: str = "",
+    compare: list[tuple[Path, str]] | None = None,
+    compare_keys: tuple[str, ...] = (HEATMAP,),
+    label: str = "this run",
 ) -> Path:
     """Draw the panels and write `out` (PNG); `compare`: other runs' (metrics.csv, label)."""
-    panels = 3 if compare else 2
-    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.2))
+    panels = 2 + (len(compare_keys) if compare else 0)
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(6 * cols, 4.2 * rows), squeeze=False)
+    axes = list(grid.flat)
+    for ax in axes[panels:]:
+        ax.set_axis_off()
+    axes = axes[:panels]
     ax_loss, ax_metric = axes[0], axes[1]
     for name in LOSSES:
         steps, values = read_series(csv_path, f"train/loss_{name}")
@@ -63,20 +80,23 @@ def plot(
     ax_loss.set(xlabel="optimiser step", ylabel="loss / its value at the start", yscale="log",
                 title="training losses (relative, smoothed)")  # fmt: skip
     ax_loss.legend(fontsize=7, ncol=2)
-    for key, label in METRICS.items():
+    for key, metric_label in METRICS.items():
         steps, values = read_series(csv_path, f"val/{key}")
         if steps.size:
-            ax_metric.plot(steps, values, marker="o", label=label)
+            ax_metric.plot(steps, values, marker="o", label=metric_label)
     ax_metric.set(xlabel="optimiser step", ylabel="score", title="held-out metrics (16 synthetic clips)")
     ax_metric.legend(fontsize=7, ncol=2)
-    if compare:
-        ax = axes[2]
-        for path, label in [(csv_path, "this run (localising tracker init)"), *compare]:
-            steps, values = read_series(path, "train/loss_track_heatmap")
-            ax.plot(steps, smooth(values), label=label)
-        ax.axhline(np.log(32 * 32), color="grey", ls=":", label="uniform heatmap (log 1024)")
-        ax.set(xlabel="optimiser step", ylabel="position heatmap cross-entropy",
-               title="tracking leaves the plateau (smoothed)")  # fmt: skip
+    for ax, key in zip(axes[2:], compare_keys if compare else ()):
+        for path, name in [(csv_path, label), *(compare or [])]:
+            steps, values = read_series(path, key)
+            if steps.size:
+                ax.plot(steps, smooth(values) if key.startswith("train/") else values,
+                        marker=None if key.startswith("train/") else "o", label=name)  # fmt: skip
+        if key == HEATMAP:
+            ax.axhline(np.log(32 * 32), color="grey", ls=":", label="uniform heatmap (log 1024)")
+        metric = key.split("/", 1)[-1]
+        ax.set(xlabel="optimiser step", ylabel=METRICS.get(metric, metric),
+               title=KEY_TITLES.get(key, f"held-out {METRICS.get(metric, metric)}"))  # fmt: skip
         ax.legend(fontsize=7)
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -101,11 +121,19 @@ def main() -> None:
     parser.add_argument("--compare", nargs=2, action="append", metavar=("CSV", "LABEL"),
                         help="another run's metrics.csv and its label (repeatable)")  # fmt: skip
     parser.add_argument(
+        "--compare-key",
+        action="append",
+        metavar="KEY",
+        help=f"a logged column drawn for every run in its own panel (repeatable; default {HEATMAP})",
+    )
+    parser.add_argument("--label", default="this run", help="legend label of this run in the compare panels")
+    parser.add_argument(
         "--title", default="l4p_synthetic_s: l4p fit --config configs/synthetic_small.yaml (CPU)"
     )
     args = parser.parse_args()
     compare = [(Path(path), label) for path, label in args.compare or []]
-    plot(args.csv, args.out, title=args.title, compare=compare)
+    keys = tuple(args.compare_key or (HEATMAP,))
+    plot(args.csv, args.out, title=args.title, compare=compare, compare_keys=keys, label=args.label)
 
 
 if __name__ == "__main__":

