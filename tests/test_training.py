@@ -155,7 +155,9 @@ def test_windowed_forward_gives_every_parameter_a_gradient():
 
 def test_head_tracks_decodes_the_first_tracks_and_matches_all_of_them():
     torch.manual_seed(0)
-    task = L4PTask(model=build_model("l4p_test"), tasks=("depth", "tracks"), window=8, stride=4, head_tracks=2)
+    task = L4PTask(
+        model=build_model("l4p_test"), tasks=("depth", "tracks"), window=8, stride=4, head_tracks=2
+    )
     batch = _tiny_batch(num_frames=8)
     assert batch["queries_n3"].shape[1] == 4
     out = task(batch)
