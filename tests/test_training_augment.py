@@ -85,3 +85,32 @@ def test_random_augmentation_is_deterministic_and_queries_follow_tracks(item):
     assert n.numel() == int(valid.sum())
     kept = subsample_tracks(out, 64, generator=torch.Generator().manual_seed(0))
     assert kept["tracks_tn2"].shape == (6, 64, 2) and int(kept["track_valid_n"].sum()) == int(valid.sum())
+
+
+def test_first_query_prob_mixes_first_visible_and_random_query_frames(item):
+    sample = from_synthetic(item)
+    vis = sample["visibility_tn"] & sample["track_valid_n"][None]
+    first_frame = vis.float().argmax(0)
+
+    def frames(prob: float) -> torch.Tensor:
+        out = choose_queries(sample, generator=torch.Generator().manual_seed(3), first_prob=prob)
+        return out["queries_n3"][out["track_valid_n"], 0].long()
+
+    valid = vis.any(0)
+    assert torch.equal(frames(1.0), first_frame[valid])
+    late = frames(0.0) != first_frame[valid]
+    assert bool(late.any())  # random visible frames: some later than the first
+    # The default draws nothing extra: the same queries as before the option existed.
+    default = choose_queries(sample, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(default["queries_n3"][default["track_valid_n"], 0].long(), frames(0.0))
+    # Half: some tracks at their first frame that the all-random draw put later, not all of them.
+    half = frames(0.5)
+    moved = half[late] == first_frame[valid][late]
+    assert bool(moved.any()) and not bool(moved.all())
+
+
+def test_first_query_prob_out_of_range_is_a_clear_error():
+    from l4p.training.datamodule import L4PDataModule
+
+    with pytest.raises(ValueError, match="first_query_prob must be in"):
+        L4PDataModule(first_query_prob=1.5)

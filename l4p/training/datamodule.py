@@ -61,6 +61,8 @@ class MixtureDataset(Dataset):
         num_tracks: Tracks per sample (padding flagged invalid).
         augment: Random augmentation, or None for a centre crop.
         max_query_frame: Query frames are < this (None: any frame).
+        first_query_prob: Share of tracks queried at their first visible frame (the others at a
+            random visible frame).
         max_retries: Items tried (item, item + 1, ...) before an unreadable key is an error.
     """
 
@@ -72,6 +74,7 @@ class MixtureDataset(Dataset):
         num_tracks: int,
         augment: AugmentConfig | None,
         max_query_frame: int | None = None,
+        first_query_prob: float = 0.0,
         max_retries: int = 8,
     ) -> None:
         self.sources = sources
@@ -79,6 +82,7 @@ class MixtureDataset(Dataset):
         self.num_tracks = num_tracks
         self.augment = augment
         self.max_query_frame = max_query_frame
+        self.first_query_prob = first_query_prob
         self.max_retries = max_retries
 
     def __len__(self) -> int:
@@ -102,7 +106,12 @@ class MixtureDataset(Dataset):
         sample = augment_sample(
             self._load(source, item), size=self.size, config=self.augment, generator=generator
         )
-        sample = choose_queries(sample, generator=generator, max_query_frame=self.max_query_frame)
+        sample = choose_queries(
+            sample,
+            generator=generator,
+            max_query_frame=self.max_query_frame,
+            first_prob=self.first_query_prob,
+        )
         return subsample_tracks(sample, self.num_tracks, generator=generator)
 
 
@@ -118,6 +127,8 @@ class L4PDataModule(pl.LightningDataModule):
         width: Clip width in pixels.
         num_tracks: Tracks per clip.
         max_query_frame: Query frames are < this (stage 2: 20), None for any.
+        first_query_prob: Share of tracks queried at their first visible frame, the rest at a
+            random visible frame (0: all random). Training and validation clips alike.
         batch_size: Clips per process and step.
         val_batch_size: Clips per evaluation step (default: `batch_size`).
         samples_per_epoch: Training clips per epoch over all processes.
@@ -138,6 +149,7 @@ class L4PDataModule(pl.LightningDataModule):
         width: int = 112,
         num_tracks: int = 16,
         max_query_frame: int | None = None,
+        first_query_prob: float = 0.0,
         batch_size: int = 2,
         val_batch_size: int | None = None,
         samples_per_epoch: int = 1000,
@@ -152,6 +164,9 @@ class L4PDataModule(pl.LightningDataModule):
         self.test_sources = test_sources or self.val_sources
         self.num_frames, self.size = num_frames, (height, width)
         self.num_tracks, self.max_query_frame = num_tracks, max_query_frame
+        if not 0.0 <= first_query_prob <= 1.0:
+            raise ValueError(f"first_query_prob must be in [0, 1], got {first_query_prob}")
+        self.first_query_prob = first_query_prob
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.samples_per_epoch, self.num_workers = samples_per_epoch, num_workers
         self.augment, self.candidate_tracks, self.seed = augment, candidate_tracks, seed
@@ -181,6 +196,7 @@ class L4PDataModule(pl.LightningDataModule):
             num_tracks=self.num_tracks,
             augment=self.augment if train else None,
             max_query_frame=self.max_query_frame,
+            first_query_prob=self.first_query_prob,
         )
 
     def _ranks(self) -> tuple[int, int]:

@@ -88,7 +88,12 @@ def in_image(points_tn2: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def choose_queries(
-    sample: Sample, *, generator: torch.Generator, max_query_frame: int | None = None, first: bool = False
+    sample: Sample,
+    *,
+    generator: torch.Generator,
+    max_query_frame: int | None = None,
+    first: bool = False,
+    first_prob: float = 0.0,
 ) -> Sample:
     """Pick each track's query frame among its visible frames and set `queries_n3`.
 
@@ -101,6 +106,9 @@ def choose_queries(
         generator: Random source (CPU).
         max_query_frame: Query frames are < this (None: the clip length).
         first: Take the first visible frame instead of a random one.
+        first_prob: Otherwise, the share of tracks (each drawn independently) that take their
+            first visible frame, as TAP-Vid's "first" evaluation mode queries; at 0 no extra
+            random number is drawn, so the sample is the same as before this option existed.
 
     Returns:
         A new sample with `queries_n3` and `track_valid_n` replaced.
@@ -116,6 +124,9 @@ def choose_queries(
     else:
         score = torch.rand(vis.shape, generator=generator) + vis.float()  # visible frames score > 1
         frame = score.argmax(0)
+        if first_prob > 0:
+            take_first = torch.rand(vis.shape[1], generator=generator) < first_prob
+            frame = torch.where(take_first, vis.float().argmax(0), frame)
     xy = sample["tracks_tn2"].gather(0, frame[None, :, None].expand(1, -1, 2))[0]
     queries = torch.cat([frame.float()[:, None], xy], dim=-1)
     queries = torch.where(valid[:, None], queries, torch.zeros_like(queries))
