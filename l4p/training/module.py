@@ -49,7 +49,8 @@ class L4PTask(pl.LightningModule):
         model: The built network (see `l4p.training.network.NetworkFactory`).
         tasks: Tasks to run and supervise (a subset of the model's heads).
         loss_weights: Weight per loss (`depth`, `flow`, `motion`, `camera`, `track_position`,
-            `track_depth`, `visibility`); missing names take `DEFAULT_LOSS_WEIGHTS`.
+            `track_depth`, `visibility`, and the auxiliary `track_heatmap`, `track_match`);
+            missing names take `DEFAULT_LOSS_WEIGHTS`.
         window: Frames per window (default: the model's window).
         stride: Frames between windows in multi-window clips (default: the model's stride).
         trainable_encoder_blocks: "all", or the number of last encoder blocks that train
@@ -98,6 +99,7 @@ class L4PTask(pl.LightningModule):
         self.model = model
         self.tasks = tuple(tasks)
         self.loss_weights = {**DEFAULT_LOSS_WEIGHTS, **(loss_weights or {})}
+        self.head_tracks = head_tracks
         self.window = window or model.window[0]
         self.stride = stride or model.stride
         self.prefixes = trainable_prefixes(
@@ -176,8 +178,7 @@ class L4PTask(pl.LightningModule):
 
     def head_batch(self, batch: Sample) -> Sample:
         """The batch with only the tracks that the tracking head decodes (see `head_tracks`)."""
-        limit = self.hparams.get("head_tracks")
-        return batch if limit is None else first_tracks(batch, limit)
+        return batch if self.head_tracks is None else first_tracks(batch, self.head_tracks)
 
     def forward(self, batch: Sample) -> WindowedOutputs:
         """Run the network over every window of the batch's clips."""

@@ -17,7 +17,7 @@ import torch
 from einops import rearrange
 
 from l4p.training import losses as L
-from l4p.training.sample import Sample, in_image
+from l4p.training.sample import Sample, first_tracks, in_image
 from l4p.training.windows import WindowedOutputs
 
 DEFAULT_LOSS_WEIGHTS: dict[str, float] = {
@@ -98,15 +98,13 @@ def _track_losses(out: WindowedOutputs, batch: Sample) -> dict[str, torch.Tensor
     """Head losses on the tracks the head decoded (the batch's first ones), `track_match` on all."""
     assert out.tracks is not None
     height, width = batch["rgb_tchw"].shape[-2:]
-    gt_xy_all = rearrange(batch["tracks_tn2"], "b t n c -> b n t c")
-    gt_vis_all = rearrange(batch["visibility_tn"], "b t n -> b n t")
-    inside_all = rearrange(in_image(batch["tracks_tn2"], height, width), "b t n -> b n t")
-    query_t_all = batch["queries_n3"][..., 0]
-    valid_all = batch["track_valid_n"]
-    decoded = out.tracks.windows[0].traj.shape[1]
-    gt_xy, gt_vis, inside = gt_xy_all[:, :decoded], gt_vis_all[:, :decoded], inside_all[:, :decoded]
-    query_t, valid = query_t_all[:, :decoded], valid_all[:, :decoded]
-    gt_z = rearrange(batch["tracks3d_tn3"][..., 2], "b t n -> b n t")[:, :decoded]
+    head = first_tracks(batch, out.tracks.windows[0].traj.shape[1])
+    gt_xy = rearrange(head["tracks_tn2"], "b t n c -> b n t c")
+    gt_vis = rearrange(head["visibility_tn"], "b t n -> b n t")
+    gt_z = rearrange(head["tracks3d_tn3"][..., 2], "b t n -> b n t")
+    inside = rearrange(in_image(head["tracks_tn2"], height, width), "b t n -> b n t")
+    query_t = head["queries_n3"][..., 0]
+    valid = head["track_valid_n"]
     result: dict[str, list[torch.Tensor]] = {
         "track_position": [],
         "track_heatmap": [],
@@ -132,22 +130,30 @@ def _track_losses(out: WindowedOutputs, batch: Sample) -> dict[str, torch.Tensor
             )
         )
         if record.start in tokens:
-            local_t = query_t_all - record.start
-            here = valid_all & (local_t >= 0) & (local_t < record.traj.shape[2])
-            after = absolute[None, None] >= query_t_all[..., None]
-            mask = inside_all[:, :, frames] & gt_vis_all[:, :, frames].bool() & after & here[..., None]
-            queries = torch.cat([local_t[..., None], batch["queries_n3"][..., 1:]], dim=-1)
             result.setdefault("track_match", []).append(
-                L.token_match_loss(
-                    tokens[record.start],
-                    out.grid,
-                    queries,
-                    gt_xy_all[:, :, frames],
-                    mask,
-                    window_hw=(height, width),
-                )
+                _match_loss(tokens[record.start], out.grid, batch, frames, window_hw=(height, width))
             )
     return {name: torch.stack(values).mean(0) for name, values in result.items()}
+
+
+def _match_loss(
+    tokens_bpc: torch.Tensor,
+    grid_thw: tuple[int, int, int],
+    batch: Sample,
+    frames: slice,
+    *,
+    window_hw: tuple[int, int],
+) -> torch.Tensor:
+    """`token_match_loss` of one window over every track of the batch whose query is in it."""
+    xy = rearrange(batch["tracks_tn2"][:, frames], "b t n c -> b n t c")
+    visible = rearrange(batch["visibility_tn"][:, frames].bool(), "b t n -> b n t")
+    inside = rearrange(in_image(batch["tracks_tn2"][:, frames], *window_hw), "b t n -> b n t")
+    local_t = batch["queries_n3"][..., 0] - frames.start
+    here = batch["track_valid_n"] & (local_t >= 0) & (local_t < frames.stop - frames.start)
+    after = torch.arange(frames.stop - frames.start, device=local_t.device)[None, None] >= local_t[..., None]
+    queries = torch.cat([local_t[..., None], batch["queries_n3"][..., 1:]], dim=-1)
+    mask = inside & visible & after & here[..., None]
+    return L.token_match_loss(tokens_bpc, grid_thw, queries, xy, mask, window_hw=window_hw)
 
 
 def total_loss(losses: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
