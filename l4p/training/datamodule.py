@@ -128,7 +128,8 @@ class L4PDataModule(pl.LightningDataModule):
         num_tracks: Tracks per clip.
         max_query_frame: Query frames are < this (stage 2: 20), None for any.
         first_query_prob: Share of tracks queried at their first visible frame, the rest at a
-            random visible frame (0: all random). Training and validation clips alike.
+            random visible frame (0: all random). Training clips only: validation clips keep
+            random query frames, so the curves of runs with different shares stay comparable.
         batch_size: Clips per process and step.
         val_batch_size: Clips per evaluation step (default: `batch_size`).
         samples_per_epoch: Training clips per epoch over all processes.
@@ -196,7 +197,7 @@ class L4PDataModule(pl.LightningDataModule):
             num_tracks=self.num_tracks,
             augment=self.augment if train else None,
             max_query_frame=self.max_query_frame,
-            first_query_prob=self.first_query_prob,
+            first_query_prob=self.first_query_prob if train else 0.0,
         )
 
     def _ranks(self) -> tuple[int, int]:
