@@ -3,7 +3,8 @@
 Held-out clips are synthetic scenes of seeds [2e6, 2e6 + N) (training used [0, 1e6), the
 training curves [1e6, 1e6 + 16)), 16 frames of 64 x 64, at most 32 tracks queried at their
 first visible frame. Each clip is predicted with `L4PPredictor.predict` (all five tasks) and
-scored by `l4p.training.heldout.score_clip`; the trivial baseline is
+scored by `l4p.training.heldout.evaluate_clip` (3D-AJ a second time with the clip's intrinsics
+given, as TAPVid-3D gives them); the trivial baseline is
 `l4p.training.heldout.trivial_prediction` (constant depth, zero flow, nothing moves, identity
 cameras, tracks that stay at their query point, always visible). Writes
 benchmarks/results/<date>-synthetic-heads.json and prints a markdown table.
@@ -20,6 +21,7 @@ import logging
 import os
 import platform
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +36,9 @@ from l4p.training.heldout import (
     SCENE,
     SCORES,
     clip_has_motion,
+    evaluate_clip,
     heldout_clips,
     predict_clip,
-    score_clip,
     trivial_prediction,
 )
 
@@ -46,14 +48,15 @@ LABELS = {
     "abs_rel": "depth AbsRel ↓", "delta1": "depth δ1 ↑", "epe": "flow EPE (px) ↓",
     "motion_iou": "motion IoU ↑", "aj": "2D tracks AJ ↑", "delta_avg": "2D tracks δ_avg ↑",
     "oa": "2D tracks OA ↑", "aj_moving": "2D AJ, clips with motion ↑",
-    "delta_avg_moving": "2D δ_avg, clips with motion ↑", "aj_3d": "3D tracks 3D-AJ ↑",
+    "delta_avg_moving": "2D δ_avg, clips with motion ↑", "aj_3d": "3D tracks 3D-AJ, K given ↑",
+    "aj_3d_est_k": "3D tracks 3D-AJ, K estimated ↑",
     "ate": "camera ATE ↓", "rre": "camera RRE (deg) ↓",
 }  # fmt: skip
 
 
 def evaluate(predict, clips, moving: list[bool]) -> dict[str, float]:
     """Mean of every score over the clips (and AJ / δ_avg over the clips with motion)."""
-    per_clip = [score_clip(predict(clip), clip) for clip in clips]
+    per_clip = [evaluate_clip(predict, clip) for clip in clips]
     out = {name: float(np.nanmean([s[name] for s in per_clip])) for name in SCORES}
     for name in ("aj", "delta_avg"):
         out[f"{name}_moving"] = float(np.nanmean([s[name] for s, m in zip(per_clip, moving) if m]))
@@ -93,8 +96,8 @@ def main() -> None:
     trained = l4p.load_model(MODEL, checkpoint=args.checkpoint, device="cpu")
     results = {
         "trivial baseline": evaluate(trivial_prediction, clips, moving),
-        "random init": evaluate(lambda c: predict_clip(random_init, c), clips, moving),
-        MODEL: evaluate(lambda c: predict_clip(trained, c), clips, moving),
+        "random init": evaluate(partial(predict_clip, random_init), clips, moving),
+        MODEL: evaluate(partial(predict_clip, trained), clips, moving),
     }
     report = {
         "benchmark": "eval_synthetic_heads",
@@ -115,6 +118,7 @@ def main() -> None:
             "size": [64, 64],
             "max_tracks": 32,
             "queries": "first visible frame",
+            "aj_3d": "3D tracks lifted with the clip's intrinsics given (TAPVid-3D); aj_3d_est_k: with the model's own",
             "scene": {k: list(v) if isinstance(v, tuple) else v for k, v in SCENE.items()},
         },  # fmt: skip
         "lower_is_better": list(LOWER_IS_BETTER),

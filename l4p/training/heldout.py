@@ -9,11 +9,16 @@ first visible frame). Scores of one clip (`score_clip`):
 - flow: EPE over valid pixels of frames 1..T-1;
 - motion: IoU of `probability > 0.5` with the GT mask (1 when both are empty);
 - tracks: TAP-Vid AJ, δ_avg, OA at 256 x 256 raster pixels, "first" mode;
-- 3D tracks: TAPVid-3D 3D-AJ with median scaling (thresholds from the GT intrinsics);
+- 3D tracks: TAPVid-3D 3D-AJ with median scaling (thresholds from the GT intrinsics). As in
+  TAPVid-3D, whose files give the intrinsics (and as `l4p bench tapvid3d` runs), the 3D tracks
+  are lifted with the clip's intrinsics given to the model (`known_intrinsics`); the same score
+  with the model's own intrinsics is `aj_3d_est_k`. `evaluate_clip` runs both;
 - cameras: ATE (Sim(3)-aligned, scene units) and RRE (degrees, consecutive frames).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -43,7 +48,19 @@ SCENE = {
     "texture_scale": 2.0,
 }
 LOWER_IS_BETTER = ("abs_rel", "epe", "ate", "rre")
-SCORES = ("abs_rel", "delta1", "epe", "motion_iou", "aj", "delta_avg", "oa", "aj_3d", "ate", "rre")
+SCORES = (
+    "abs_rel",
+    "delta1",
+    "epe",
+    "motion_iou",
+    "aj",
+    "delta_avg",
+    "oa",
+    "aj_3d",
+    "aj_3d_est_k",
+    "ate",
+    "rre",
+)
 
 
 def heldout_clips(
@@ -81,18 +98,19 @@ def default_intrinsics(height: int, width: int) -> torch.Tensor:
     return torch.tensor([[f, 0.0, (width - 1) / 2], [0.0, f, (height - 1) / 2], [0.0, 0.0, 1.0]])
 
 
-def trivial_prediction(clip: Sample) -> Prediction:
+def trivial_prediction(clip: Sample, *, known_intrinsics: bool = False) -> Prediction:
     """Every task's trivial answer for a clip.
 
     Constant depth, zero flow, nothing moves, identity cameras, and every track staying at its
-    query point, always visible (3D: depth 1 on `default_intrinsics`).
+    query point, always visible (3D: depth 1 on the clip's intrinsics when `known_intrinsics`,
+    else on `default_intrinsics`).
     """
     t, _, h, w = clip["rgb_tchw"].shape
     query_xy = clip["queries_n3"][:, 1:]
     n = query_xy.shape[0]
-    k = default_intrinsics(h, w)
+    k = clip["intrinsics_t33"][0].float() if known_intrinsics else default_intrinsics(h, w)
     tracks = query_xy[None].expand(t, n, 2)
-    rays = torch.cat([(tracks - k[:2, 2]) / k[0, 0], torch.ones(t, n, 1)], dim=-1)
+    rays = torch.cat([(tracks - k[:2, 2]) / k.diagonal()[:2], torch.ones(t, n, 1)], dim=-1)
     flow = torch.zeros(t, 2, h, w)
     flow[0] = float("nan")
     return Prediction(
@@ -104,12 +122,25 @@ def trivial_prediction(clip: Sample) -> Prediction:
     )  # fmt: skip
 
 
-def predict_clip(predictor, clip: Sample) -> Prediction:
-    """Run a predictor (`l4p.load_model(...)`) on a clip: every task, the clip's queries, forward."""
+def predict_clip(predictor, clip: Sample, *, known_intrinsics: bool = False) -> Prediction:
+    """Run a predictor (`l4p.load_model(...)`) on a clip: every task, the clip's queries, forward.
+
+    With `known_intrinsics` the clip's K is given to the model (as TAPVid-3D gives it).
+    """
     return predictor.predict(
         clip["rgb_tchw"], ("depth", "flow", "motion", "camera", "tracks"), queries=clip["queries_n3"],
-        direction="forward",
+        direction="forward", intrinsics=clip["intrinsics_t33"][None] if known_intrinsics else None,
     )  # fmt: skip
+
+
+def evaluate_clip(predict: Callable[..., Prediction], clip: Sample) -> dict[str, float]:
+    """Every score of a clip (`SCORES`) for `predict(clip, known_intrinsics=...)`.
+
+    `predict` is `trivial_prediction` or, for a model, `functools.partial(predict_clip, model)`.
+    3D-AJ comes from a second prediction with the clip's intrinsics given; every other score,
+    `aj_3d_est_k` included, from the one without them.
+    """
+    return score_clip(predict(clip), clip, known_k=predict(clip, known_intrinsics=True))
 
 
 def clip_has_motion(clip: Sample) -> bool:
@@ -122,8 +153,12 @@ def _np(x: torch.Tensor) -> np.ndarray:
     return x.detach().float().cpu().numpy()
 
 
-def score_clip(pred: Prediction, clip: Sample) -> dict[str, float]:
-    """Scores of one prediction (batch 1) against the clip's ground truth (see the module docstring)."""
+def score_clip(pred: Prediction, clip: Sample, *, known_k: Prediction | None = None) -> dict[str, float]:
+    """Scores of one prediction (batch 1) against the clip's ground truth (see the module docstring).
+
+    `known_k`: the prediction made with the clip's intrinsics given, for `aj_3d` (without it,
+    `aj_3d` is NaN; `aj_3d_est_k` always comes from `pred`).
+    """
     assert pred.depth is not None and pred.flow is not None and pred.motion is not None
     assert pred.tracks is not None and pred.visibility is not None and pred.tracks_3d is not None
     assert pred.extrinsics is not None
@@ -140,6 +175,10 @@ def score_clip(pred: Prediction, clip: Sample) -> dict[str, float]:
     union = (moving | guess).sum()
     out["motion_iou"] = float((moving & guess).sum() / union) if union else 1.0
     out.update(_track_scores(pred, clip, height=h, width=w))
+    out["aj_3d_est_k"] = out.pop("aj_3d")
+    out["aj_3d"] = float("nan")
+    if known_k is not None:
+        out["aj_3d"] = _track_scores(known_k, clip, height=h, width=w)["aj_3d"]
     poses = pose_metrics(pred_poses=_np(pred.extrinsics[0]), gt_poses=_np(clip["extrinsics_t44"]))
     out["ate"], out["rre"] = float(poses.ate), float(poses.rre)
     return out
