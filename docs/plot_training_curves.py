@@ -6,7 +6,11 @@ Then (with --compare), one panel per --compare-key (default: the position-heatma
 cross-entropy, where log(1024) is a uniform heatmap) with this run and the other runs (e.g. with
 the default tracker initialisation, or without the `track_match` loss).
 
-Usage: python docs/plot_training_curves.py RUN/logs/version_0/csv/metrics.csv
+Several CSVs before the options are the stages of one run (e.g. configs/synthetic_small.yaml,
+then configs/synthetic_small_ft.yaml): each stage's steps continue after the previous one's, and
+a dotted line marks where a stage starts.
+
+Usage: python docs/plot_training_curves.py RUN/logs/version_0/csv/metrics.csv [STAGE2/metrics.csv]
        [--compare OTHER/metrics.csv "default init"]... [--compare-key val/epe]...
        [--label "this run"] [--out docs/training_curves.png]
 """
@@ -31,15 +35,30 @@ METRICS = {"abs_rel": "depth AbsRel ↓", "delta1": "depth δ1 ↑", "epe": "flo
            "motion_iou": "motion IoU ↑", "aj": "2D AJ ↑", "delta_avg": "2D δ_avg ↑", "oa": "2D OA ↑"}  # fmt: skip
 
 
-def read_series(path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one logged column, rows where it is set."""
+def read_series(path: Path | tuple[Path, ...], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of one logged column, rows where it is set; a tuple of paths is stages."""
     steps, values = [], []
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            if row.get(key):
-                steps.append(int(row["step"]))
-                values.append(float(row[key]))
+    offset = 0
+    for stage in (path,) if isinstance(path, Path) else path:
+        last = -1
+        with open(stage) as f:
+            for row in csv.DictReader(f):
+                last = max(last, int(row["step"]))
+                if row.get(key):
+                    steps.append(offset + int(row["step"]))
+                    values.append(float(row[key]))
+        offset += last + 1
     return np.asarray(steps), np.asarray(values)
+
+
+def stage_starts(paths: tuple[Path, ...]) -> list[int]:
+    """The first step of every stage after the first."""
+    starts, offset = [], 0
+    for stage in paths[:-1]:
+        with open(stage) as f:
+            offset += max(int(row["step"]) for row in csv.DictReader(f)) + 1
+        starts.append(offset)
+    return starts
 
 
 def smooth(values: np.ndarray, width: int = 5) -> np.ndarray:
@@ -54,7 +73,7 @@ def smooth(values: np.ndarray, width: int = 5) -> np.ndarray:
 
 
 def plot(
-    csv_path: Path,
+    csv_path: Path | tuple[Path, ...],
     out: Path,
     *,
     title: str = "",
@@ -62,7 +81,10 @@ def plot(
     compare_keys: tuple[str, ...] = (HEATMAP,),
     label: str = "this run",
 ) -> Path:
-    """Draw the panels and write `out` (PNG); `compare`: other runs' (metrics.csv, label)."""
+    """Draw the panels and write `out` (PNG); `compare`: other runs' (metrics.csv, label).
+
+    `csv_path`: one run's metrics.csv, or a tuple of them, the stages of one run in order.
+    """
     panels = 2 + (len(compare_keys) if compare else 0)
     cols = min(panels, 3)
     rows = -(-panels // cols)
@@ -100,6 +122,8 @@ def plot(
         ax.legend(fontsize=7)
     for ax in axes:
         ax.grid(alpha=0.3)
+        for start in stage_starts(csv_path if isinstance(csv_path, tuple) else (csv_path,)):
+            ax.axvline(start, color="black", ls=":", lw=1)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -116,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("csv", type=Path)
+    parser.add_argument("csv", type=Path, nargs="+", help="the run's metrics.csv, one per stage in order")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "training_curves.png")
     parser.add_argument("--compare", nargs=2, action="append", metavar=("CSV", "LABEL"),
                         help="another run's metrics.csv and its label (repeatable)")  # fmt: skip
@@ -133,7 +157,7 @@ def main() -> None:
     args = parser.parse_args()
     compare = [(Path(path), label) for path, label in args.compare or []]
     keys = tuple(args.compare_key or (HEATMAP,))
-    plot(args.csv, args.out, title=args.title, compare=compare, compare_keys=keys, label=args.label)
+    plot(tuple(args.csv), args.out, title=args.title, compare=compare, compare_keys=keys, label=args.label)
 
 
 if __name__ == "__main__":
