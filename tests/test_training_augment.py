@@ -119,7 +119,9 @@ def test_first_query_prob_out_of_range_is_a_clear_error():
 def test_first_query_prob_applies_to_training_clips_only():
     from l4p.training.datamodule import L4PDataModule
 
-    data = L4PDataModule(num_frames=4, height=16, width=16, num_tracks=4, samples_per_epoch=4, first_query_prob=0.5)
+    data = L4PDataModule(
+        num_frames=4, height=16, width=16, num_tracks=4, samples_per_epoch=4, first_query_prob=0.5
+    )
     assert data.train_dataloader().dataset.first_query_prob == 0.5
     # Validation keeps random query frames: curves of runs with different shares stay comparable.
     assert data.val_dataloader().dataset.first_query_prob == 0.0
