@@ -254,3 +254,17 @@ def test_export_writes_float16_weights_that_load_with_neutral_memory(tmp_path):
     assert torch.allclose(tracker.history_proj.bias, tracker.history_mask_token.weight[0])
     labels = tracker.prompt_encoder.feature_label_embed.weight
     assert torch.equal(labels[0], labels[1]) and torch.count_nonzero(tracker.track_feature_proj.weight) == 0
+
+
+def test_synthetic_small_stage_two_config_overrides_stage_one(tmp_path):
+    # The shipped recipe: stage 2 is synthetic_small.yaml with synthetic_small_ft.yaml on top.
+    configs = REPO / "configs"
+    stage1 = run_cli(["--config", str(configs / "synthetic_small.yaml"), "--trainer.default_root_dir", str(tmp_path)],
+                     run=False)  # fmt: skip
+    stage2 = run_cli(["--config", str(configs / "synthetic_small.yaml"), "--config", str(configs / "synthetic_small_ft.yaml"),
+                      "--trainer.default_root_dir", str(tmp_path)], run=False)  # fmt: skip
+    assert stage1.trainer.max_steps == 4500 and stage2.trainer.max_steps == 1250
+    assert stage1.datamodule.first_query_prob == 0.0 and stage2.datamodule.first_query_prob == 0.5
+    assert stage2.model.hparams.lr < stage1.model.hparams.lr
+    assert stage2.datamodule.seed != stage1.datamodule.seed
+    assert stage2.model.hparams.loss_weights == stage1.model.hparams.loss_weights  # same objective
