@@ -174,24 +174,30 @@ def score_clip(pred: Prediction, clip: Sample, *, known_k: Prediction | None = N
     moving, guess = _np(clip["motion_thw"]) > 0.5, _np(pred.motion[0]) > 0.5
     union = (moving | guess).sum()
     out["motion_iou"] = float((moving & guess).sum() / union) if union else 1.0
-    out.update(_track_scores(pred, clip, height=h, width=w))
-    out["aj_3d_est_k"] = out.pop("aj_3d")
-    out["aj_3d"] = float("nan")
-    if known_k is not None:
-        out["aj_3d"] = _track_scores(known_k, clip, height=h, width=w)["aj_3d"]
+    out.update(_track_scores_2d(pred, clip, height=h, width=w))
+    out["aj_3d"] = float("nan") if known_k is None else _aj_3d(known_k, clip, height=h, width=w)
+    out["aj_3d_est_k"] = _aj_3d(pred, clip, height=h, width=w)
     poses = pose_metrics(pred_poses=_np(pred.extrinsics[0]), gt_poses=_np(clip["extrinsics_t44"]))
     out["ate"], out["rre"] = float(poses.ate), float(poses.rre)
     return out
 
 
-def _track_scores(pred: Prediction, clip: Sample, *, height: int, width: int) -> dict[str, float]:
-    assert pred.tracks is not None and pred.visibility is not None and pred.tracks_3d is not None
+def _queries_and_occlusion(pred: Prediction, clip: Sample, *, height: int, width: int):
+    """Queries (N, 3) as (t, y, x) raster, GT and predicted occlusion (N, T): the TAP-Vid inputs."""
+    assert pred.visibility is not None
     q = _np(clip["queries_n3"])
     queries_tyx = np.concatenate(
         [q[:, :1], pixels_to_raster(points_xy=q[:, 1:], height=height, width=width)[:, ::-1]], -1
     )
     gt_occ = ~rearrange(_np(clip["visibility_tn"]) > 0, "t n -> n t")
     pred_occ = ~rearrange(_np(pred.visibility[0]) > 0, "t n -> n t")
+    return queries_tyx, gt_occ, pred_occ
+
+
+def _track_scores_2d(pred: Prediction, clip: Sample, *, height: int, width: int) -> dict[str, float]:
+    """TAP-Vid AJ, δ_avg and OA at 256 x 256 raster pixels, "first" mode."""
+    assert pred.tracks is not None
+    queries_tyx, gt_occ, pred_occ = _queries_and_occlusion(pred, clip, height=height, width=width)
 
     def raster(xy_tn2: np.ndarray) -> np.ndarray:
         xy = rearrange(np.nan_to_num(xy_tn2, nan=-1e4), "t n c -> n t c")
@@ -201,6 +207,17 @@ def _track_scores(pred: Prediction, clip: Sample, *, height: int, width: int) ->
         query_points=queries_tyx[None], gt_occluded=gt_occ[None], gt_tracks=raster(_np(clip["tracks_tn2"]))[None],
         pred_occluded=pred_occ[None], pred_tracks=raster(_np(pred.tracks[0]))[None], query_mode="first",
     )  # fmt: skip
+    return {
+        "aj": float(two_d["average_jaccard"][0]),
+        "delta_avg": float(two_d["average_pts_within_thresh"][0]),
+        "oa": float(two_d["occlusion_accuracy"][0]),
+    }
+
+
+def _aj_3d(pred: Prediction, clip: Sample, *, height: int, width: int) -> float:
+    """TAPVid-3D 3D-AJ of `pred.tracks_3d`, median scaling, thresholds from the GT intrinsics."""
+    assert pred.tracks_3d is not None
+    queries_tyx, gt_occ, pred_occ = _queries_and_occlusion(pred, clip, height=height, width=width)
     k = _np(clip["intrinsics_t33"][0])
     scale = 256.0 / min(height, width)
     pred_3d = np.nan_to_num(_np(pred.tracks_3d[0]), nan=0.0)
@@ -210,9 +227,4 @@ def _track_scores(pred: Prediction, clip: Sample, *, height: int, width: int) ->
         intrinsics=np.array([k[0, 0], k[1, 1], k[0, 2], k[1, 2]]) * scale, scaling="median",
         query_points=queries_tyx,
     )  # fmt: skip
-    return {
-        "aj": float(two_d["average_jaccard"][0]),
-        "delta_avg": float(two_d["average_pts_within_thresh"][0]),
-        "oa": float(two_d["occlusion_accuracy"][0]),
-        "aj_3d": float(three_d["average_jaccard"][0]),
-    }
+    return float(three_d["average_jaccard"][0])

@@ -11,7 +11,8 @@ comes from the geometry, not from estimation.
 Entry points::
 
     config = SceneConfig(height=224, width=224, num_frames=24, num_tracks=64)
-    clip = render_batch(config, seeds=[0, 1, 2, 3], device="cuda")   # SyntheticClip, B = 4
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    clip = render_batch(config, seeds=[0, 1, 2, 3], device=device)   # SyntheticClip, B = 4
     dataset = SyntheticDataset(config, length=10_000, seed_offset=0)   # item i = seed offset + i
     loader = DataLoader(dataset, batch_size=4, collate_fn=collate_clips)  # yields SyntheticClip
 

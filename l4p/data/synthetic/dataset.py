@@ -22,7 +22,8 @@ class SyntheticDataset(Dataset):
     ``collate_clips`` collates straight into a ``SyntheticClip``.
 
     Rendering happens in ``__getitem__`` on ``device`` (default CPU, the right choice inside
-    DataLoader workers); for GPU training prefer ``render_batch(config, seeds, device="cuda")``.
+    DataLoader workers); for training on an accelerator prefer ``render_batch(config, seeds,
+    device=...)`` with the accelerator's device.
 
     Args:
         config: Scene configuration shared by all items.
