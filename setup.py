@@ -38,14 +38,14 @@ setup(
             "ruff>=0.5",
             "mypy>=1.8",
             "transformers>=4.40",
-            "scipy>=1.10",
+            "scipy>=1.15",
             "h5py>=3.8",
             "onnx>=1.16",  # l4p.deploy tests (CPU wheels; no CUDA torch pulled)
             "onnxscript>=0.3",
             "onnxruntime>=1.18",
             "kornia>=0.7",  # tests/test_kornia_crosscheck.py (no torchvision)
         ],
-        "bench": ["h5py>=3.8"],
+        "bench": ["h5py>=3.8", "scipy>=1.15"],  # scipy: eval_synthetic_heads.py bootstrap
         "onnx": ["onnx>=1.16", "onnxscript>=0.3", "onnxruntime>=1.18"],  # l4p export onnx, load_onnx
     },
     entry_points={"console_scripts": ["l4p=l4p.cli:main"]},

@@ -6,7 +6,14 @@ import torch
 
 import l4p
 from l4p.outputs import Prediction
-from l4p.training.heldout import evaluate_clip, heldout_clips, predict_clip, score_clip, trivial_prediction
+from l4p.training.heldout import (
+    evaluate_clip,
+    flow_chained_tracks,
+    heldout_clips,
+    predict_clip,
+    score_clip,
+    trivial_prediction,
+)
 
 
 def _oracle(clip, *, known_intrinsics: bool = False) -> Prediction:
@@ -40,3 +47,25 @@ def test_known_intrinsics_reach_the_model_and_the_trivial_baseline():
     proj = torch.einsum("tij,tnj->tni", k.float(), trivial.tracks_3d[0])
     assert torch.allclose(proj[..., :2] / proj[..., 2:], trivial.tracks[0], atol=1e-4)
     assert not torch.allclose(trivial_prediction(clip).tracks_3d, trivial.tracks_3d)
+
+
+def test_flow_chained_tracks_follow_a_translation_from_each_query_frame():
+    flow = torch.zeros(6, 2, 20, 30)
+    flow[:, 0], flow[:, 1] = -1.5, 0.5  # every pixel of frame t came from (x - 1.5, y + 0.5) in t - 1
+    queries = torch.tensor([[0.0, 3.0, 10.0], [2.0, 10.0, 4.0]])
+    tracks = flow_chained_tracks(flow, queries)
+    steps = torch.arange(6.0)
+    assert torch.allclose(tracks[:, 0], torch.stack([3 + 1.5 * steps, 10 - 0.5 * steps], -1), atol=1e-4)
+    after = (steps - 2).clamp(min=0)
+    assert torch.allclose(tracks[:, 1], torch.stack([10 + 1.5 * after, 4 - 0.5 * after], -1), atol=1e-4)
+
+
+def test_flow_chained_tracks_through_the_ground_truth_flow_stay_on_the_ground_truth_tracks():
+    (clip,) = heldout_clips(1, num_tracks=16)
+    tracks = flow_chained_tracks(clip["flow_bwd_t2hw"], clip["queries_n3"])
+    after = torch.arange(tracks.shape[0])[:, None] > clip["queries_n3"][None, :, 0]
+    # visible all the way from the query: chaining never crossed an occlusion
+    seen = torch.cumprod(torch.where(after, clip["visibility_tn"].float(), 1.0), dim=0).bool() & after
+    err = (tracks - clip["tracks_tn2"]).norm(dim=-1)[seen]
+    assert seen.sum() > 50 and err.median() < 0.3
+    assert (clip["tracks_tn2"] - clip["queries_n3"][None, :, 1:]).norm(dim=-1)[seen].median() > 3

@@ -14,6 +14,9 @@ first visible frame). Scores of one clip (`score_clip`):
   are lifted with the clip's intrinsics given to the model (`known_intrinsics`); the same score
   with the model's own intrinsics is `aj_3d_est_k`. `evaluate_clip` runs both;
 - cameras: ATE (Sim(3)-aligned, scene units) and RRE (degrees, consecutive frames).
+
+`flow_chained_tracks` is a diagnostic beside the tracking head: queries carried frame to frame
+by a (predicted) backward flow.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
 from l4p.metrics import (
@@ -143,6 +147,36 @@ def evaluate_clip(predict: Callable[..., Prediction], clip: Sample) -> dict[str,
     return score_clip(predict(clip), clip, known_k=predict(clip, known_intrinsics=True))
 
 
+def flow_chained_tracks(
+    flow_bwd_t2hw: torch.Tensor, queries_n3: torch.Tensor, *, iterations: int = 10
+) -> torch.Tensor:
+    """Forward tracks (T, N, 2) chained frame to frame through a backward flow (T, 2, H, W).
+
+    A diagnostic, not a tracker: it shows how far a model's dense flow alone carries its
+    queries. Backward flow maps a pixel x of frame t to `x + flow_t(x)` in frame t - 1, so the
+    position p_t that follows p_{t-1} solves `p_t + flow_t(p_t) = p_{t-1}`, found by the
+    fixed-point iteration `p_t <- p_{t-1} - flow_t(p_t)` (the flow sampled bilinearly, border
+    values outside the image). Positions before a query's frame stay at the query; pixels are
+    integer = centre, as the queries (t, x, y).
+    """
+    t, _, h, w = flow_bwd_t2hw.shape
+    flow = flow_bwd_t2hw.float()
+    start = queries_n3[:, 0].long()
+    p = queries_n3[:, 1:].float().clone()
+    out = [p.clone()]
+    for s in range(1, t):
+        x = p.clone()
+        for _ in range(iterations):
+            grid = torch.stack([(x[:, 0] + 0.5) / w * 2 - 1, (x[:, 1] + 0.5) / h * 2 - 1], -1)
+            sampled = F.grid_sample(
+                flow[s][None], grid[None, None], align_corners=False, padding_mode="border"
+            )
+            x = p - sampled[0, :, 0].T
+        p = torch.where((s > start)[:, None], x, p)
+        out.append(p.clone())
+    return torch.stack(out)
+
+
 def clip_has_motion(clip: Sample) -> bool:
     """True when the camera moves or some pixel belongs to a moving object."""
     e = clip["extrinsics_t44"]
@@ -174,7 +208,7 @@ def score_clip(pred: Prediction, clip: Sample, *, known_k: Prediction | None = N
     moving, guess = _np(clip["motion_thw"]) > 0.5, _np(pred.motion[0]) > 0.5
     union = (moving | guess).sum()
     out["motion_iou"] = float((moving & guess).sum() / union) if union else 1.0
-    out.update(_track_scores_2d(pred, clip, height=h, width=w))
+    out.update(track_scores_2d(pred, clip, height=h, width=w))
     out["aj_3d"] = float("nan") if known_k is None else _aj_3d(known_k, clip, height=h, width=w)
     out["aj_3d_est_k"] = _aj_3d(pred, clip, height=h, width=w)
     poses = pose_metrics(pred_poses=_np(pred.extrinsics[0]), gt_poses=_np(clip["extrinsics_t44"]))
@@ -194,7 +228,7 @@ def _queries_and_occlusion(pred: Prediction, clip: Sample, *, height: int, width
     return queries_tyx, gt_occ, pred_occ
 
 
-def _track_scores_2d(pred: Prediction, clip: Sample, *, height: int, width: int) -> dict[str, float]:
+def track_scores_2d(pred: Prediction, clip: Sample, *, height: int, width: int) -> dict[str, float]:
     """TAP-Vid AJ, δ_avg and OA at 256 x 256 raster pixels, "first" mode."""
     assert pred.tracks is not None
     queries_tyx, gt_occ, pred_occ = _queries_and_occlusion(pred, clip, height=height, width=width)
