@@ -66,10 +66,15 @@ LABELS = {
 def evaluate(predict, clips, moving: list[bool]) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Mean of every score over the clips (and AJ / δ_avg over the clips with motion), per-clip scores."""
     per_clip = [evaluate_clip(predict, clip) for clip in clips]
-    out = {name: float(np.nanmean([s[name] for s in per_clip])) for name in SCORES}
+    return summarise(per_clip, moving, SCORES), per_clip
+
+
+def summarise(per_clip: list[dict[str, float]], moving: list[bool], names) -> dict[str, float]:
+    """Means of the named scores over the clips, and of AJ / δ_avg over the clips with motion."""
+    out = {name: float(np.nanmean([s[name] for s in per_clip])) for name in names}
     for name in ("aj", "delta_avg"):
         out[f"{name}_moving"] = float(np.nanmean([s[name] for s, m in zip(per_clip, moving) if m]))
-    return out, per_clip
+    return out
 
 
 def evaluate_flow_chained(predictor, clips, moving: list[bool]) -> dict[str, float]:
@@ -86,10 +91,7 @@ def evaluate_flow_chained(predictor, clips, moving: list[bool]) -> dict[str, flo
         pred.tracks = flow_chained_tracks(pred.flow[0], clip["queries_n3"])[None]
         h, w = clip["rgb_tchw"].shape[-2:]
         per_clip.append(track_scores_2d(pred, clip, height=h, width=w))
-    out = {name: float(np.mean([s[name] for s in per_clip])) for name in ("aj", "delta_avg")}
-    for name in ("aj", "delta_avg"):
-        out[f"{name}_moving"] = float(np.mean([s[name] for s, m in zip(per_clip, moving) if m]))
-    return out
+    return summarise(per_clip, moving, ("aj", "delta_avg"))
 
 
 def paired_gain(
